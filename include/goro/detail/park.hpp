@@ -1,0 +1,80 @@
+// goro/detail/park.hpp: THE park/ready contract every blocking primitive goes through.
+//
+// A blocking operation (channel, select, sync, sleep) keeps a waiter record on its own
+// stack (Go's sudog), publishes it in a wait queue under the primitive's lock, and calls
+// waker::block(unlock, arg). A waker later finds the record under the same lock, writes
+// the outcome into it, releases the lock and calls waker::wake().
+//
+// Contract (Go's gopark/goready):
+//  * block() on a fiber parks it and runs unlock(arg) only after the fiber is off its
+//    stack, so a waker that takes the record can never resume a fiber that still runs.
+//    On a plain thread, block() runs unlock(arg) and then waits on the thread's parker.
+//  * Every block() is matched by exactly one wake(): whoever removes the record from the
+//    wait queue (or wins the record's select claim) owns the wake-up.
+//  * The waker writes the outcome before wake() and never touches the record afterwards:
+//    the waiter may return and pop the record's stack frame at once (destroy after wake).
+//    wake() itself reads the record only before it makes the waiter runnable.
+//  * unlock(arg) must not block or switch fibers.
+#pragma once
+
+#include <atomic>
+
+#include "fiber.hpp"
+#include "futex.hpp"
+#include "sched.hpp"
+
+namespace goro::detail {
+
+class waker {
+ public:
+  waker() noexcept : fiber_(current_fiber()), thread_(fiber_ != nullptr ? nullptr : &this_thread_parker()) {}
+  waker(const waker&) = delete;
+  waker& operator=(const waker&) = delete;
+
+  bool on_fiber() const noexcept { return fiber_ != nullptr; }
+
+  // Blocks the caller until wake(); see the contract above.
+  void block(void (*unlock)(void*), void* arg, wait_reason why) const noexcept {
+    if (fiber_ != nullptr) {
+      fiber_->reason = why;
+      fiber_->rt->park(fiber_, unlock, arg);
+      fiber_->reason = wait_reason::none;
+    } else {
+      unlock(arg);
+      // The thread's parker may hold a stale permit (a wake-up meant for an earlier wait
+      // that returned without sleeping), so the record's own flag is the truth.
+      while (!signaled_.load(std::memory_order_acquire)) thread_->park();
+    }
+  }
+
+  // Like block(), for a caller holding a lock object L with unlock().
+  template <class L>
+  void block_unlocking(L& lock, wait_reason why) const noexcept {
+    block([](void* l) { static_cast<L*>(l)->unlock(); }, &lock, why);
+  }
+
+  void wake() const noexcept {
+    fiber* f = fiber_;
+    thread_parker* t = thread_;
+    if (f != nullptr) {
+      f->rt->ready(f);
+    } else {
+      signaled_.store(true, std::memory_order_release);  // the waiter may return from here on
+      t->unpark();                                       // the parker belongs to the thread
+    }
+  }
+
+ private:
+  fiber* const fiber_;
+  thread_parker* const thread_;
+  mutable std::atomic<bool> signaled_{false};  // plain threads only
+};
+
+// Blocks the caller forever: a nil channel operation, `select {}`. The fiber's stack is
+// released when its runtime ends; a plain thread never returns.
+[[noreturn]] inline void block_forever(wait_reason why) noexcept {
+  waker w;
+  for (;;) w.block([](void*) {}, nullptr, why);
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,895 @@
+// goro/detail/sched.hpp: the M:N work-stealing scheduler (Go's runtime/proc.go, adapted).
+//
+// Model. A runtime owns `procs` processors; each processor is one worker thread (Go's P
+// and M merged: goro never hands a processor to another thread, because a fiber that
+// blocks the thread in a system call is documented as the user's problem, see
+// docs/scheduler.md). A processor runs fibers from, in order:
+//   1. every 61st schedule, the global queue first (so injected work cannot starve);
+//   2. its `runnext` slot, unless 16 runnext picks in a row already happened (a pair of
+//      fibers handing off to each other must not starve the rest of the queue);
+//   3. its local ring (runq.hpp);
+//   4. the global queue (a batch of it moves to the local ring);
+//   5. stealing half of a random victim's ring, victims in a random coprime order, four
+//      passes, the last one also taking the victim's runnext.
+// When all of that fails the worker thread sleeps on its own futex (0% CPU when idle).
+//
+// Switching. A fiber that parks, yields or exits switches directly to the next local
+// fiber when there is one (one jump), else to its worker's scheduler loop (g0), which
+// searches, steals or sleeps. The side that resumes performs the switcher's post-switch
+// action (switch.hpp), so a parked fiber becomes visible to wakers only once it is off
+// its stack.
+//
+// Spinning and wake-ups (no lost wake-up). State: nspinning_ (workers searching for work
+// without having found any), npidle_ and the idle list (sleeping workers, under mu_).
+//  * Submitter (ready/spawn/inject): publishes the fiber in a queue, then a seq_cst fence,
+//    then wakep(): if no worker spins and one sleeps, it claims nspinning_ 0->1 and wakes
+//    one sleeper, which starts out spinning.
+//  * At most about half the busy workers spin (2*nspinning < procs - npidle).
+//  * A spinner that finds work stops spinning; if it was the last spinner it calls wakep()
+//    so that a burst of work gets another searcher.
+//  * A worker going to sleep first checks the global queue and registers as idle under
+//    mu_ (so an injector, who pushes under mu_ and then reads npidle_, sees it or was seen);
+//    a worker that was spinning then decrements nspinning_, fences, and re-checks every
+//    queue. Dekker argument: the submitter does {store queue; fence; load nspinning_} and
+//    the spinner does {rmw nspinning_; fence; load queues}, so either the submitter sees
+//    the spinner (and relies on it) or the spinner sees the work (and stays awake).
+//  * A worker that was not spinning may sleep while another busy worker's local queue has
+//    work: that work is not lost, its owner runs it at its next schedule point.
+// The sleep itself is a thread_parker: the permit is the truth, so a wake that beats the
+// sleep is never lost.
+//
+// Lock order: runtime::mu_ (global queue, idle list) is taken after channel locks may
+// have been released, never while holding one; stack_pool::mu_ is a leaf.
+//
+// Thread-local state: `tls_proc_` names the processor of the calling worker thread. A
+// fiber can resume on another thread, so it is read only through current_proc(), which
+// the compiler cannot inline or cache across a switch.
+#pragma once
+
+#include <signal.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "config.hpp"
+#include "fiber.hpp"
+#include "futex.hpp"
+#include "procs.hpp"
+#include "runq.hpp"
+#include "spinlock.hpp"
+#include "stack.hpp"
+#include "switch.hpp"
+
+namespace goro {
+
+// Runtime options (API.md, Runtime).
+struct options {
+  unsigned procs = 0;          // 0: env GORO_MAXPROCS, else the cgroup CPU quota, else hardware_concurrency()
+  std::size_t stack_size = 0;  // 0: the library default, 256 KiB (detail::default_stack_size)
+};
+
+}  // namespace goro
+
+namespace goro::detail {
+
+class runtime;
+
+// A small, fast, per-processor PRNG (xorshift64*): victim order and select poll order.
+struct fast_rng {
+  std::uint64_t s;
+  std::uint64_t next() noexcept {
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    return s * 2685821657736338717ull;
+  }
+  // Uniform in [0, n), n > 0, without bias (Lemire's multiply-shift with rejection).
+  std::uint32_t below(std::uint32_t n) noexcept {
+    std::uint64_t m = static_cast<std::uint64_t>(static_cast<std::uint32_t>(next() >> 32)) * n;
+    auto low = static_cast<std::uint32_t>(m);
+    if (low < n) {
+      std::uint32_t threshold = static_cast<std::uint32_t>(-n) % n;
+      while (low < threshold) {
+        m = static_cast<std::uint64_t>(static_cast<std::uint32_t>(next() >> 32)) * n;
+        low = static_cast<std::uint32_t>(m);
+      }
+    }
+    return static_cast<std::uint32_t>(m >> 32);
+  }
+};
+
+struct processor {
+  runtime* rt = nullptr;
+  unsigned index = 0;
+  local_runq runq;
+  fiber* current = nullptr;                 // running fiber; null while the scheduler loop runs. Owner only.
+  context g0;                               // the worker thread's own stack (scheduler loop)
+  std::atomic<std::uint32_t> schedtick{0};  // owner writes; thieves read (is it making progress?)
+  std::uint32_t next_streak = 0;
+  bool spinning = false;  // owner only
+  // Idle protocol: `idle`/`idle_next` guarded by runtime::mu_; `handed_spinning` written
+  // by the waker before unpark() and read by the owner after park() (the permit orders them).
+  bool idle = false;
+  processor* idle_next = nullptr;
+  bool handed_spinning = false;
+  thread_parker parker;
+  // Free stack slots, owner only.
+  static constexpr unsigned stack_cache_max = 64;
+  stack_slot* stacks[stack_cache_max];
+  unsigned nstacks = 0;
+  // Live fibers started minus fibers ended on this processor; owner writes, anyone reads.
+  std::atomic<std::int64_t> live{0};
+  std::uint64_t id_next = 0, id_end = 0;  // fiber ids handed out in batches
+  fast_rng rng{0};
+  std::thread thread;
+};
+
+inline thread_local processor* tls_proc_ = nullptr;
+
+// The processor of the calling thread, or null on a plain thread. Never inlined, and a
+// compiler barrier, so no caller can keep a thread_local address across a fiber switch.
+GORO_NOINLINE inline processor* current_proc() noexcept {
+  processor* p = tls_proc_;
+  asm volatile("" ::: "memory");
+  return p;
+}
+
+// The PRNG of the calling context: its processor's, or the plain thread's own. Use it
+// before any switch (a fiber may resume on another processor).
+inline fast_rng& local_rng() noexcept {
+  if (processor* p = current_proc()) return p->rng;
+  thread_local fast_rng r{
+      (reinterpret_cast<std::uintptr_t>(&r) ^
+       static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())) |
+      1};
+  return r;
+}
+
+inline fiber* current_fiber() noexcept {
+  processor* p = current_proc();
+  return p ? p->current : nullptr;
+}
+
+[[noreturn]] inline void fiber_entry(bctx::transfer_t t) noexcept;
+
+// ---- stack overflow on a guard page ----
+// A fiber that runs into its guard page faults on its own (exhausted) stack, so the
+// handler runs on a per-worker alternate signal stack. It names the fiber and the stack
+// size, then aborts; a fault anywhere else goes to the handler that was installed before.
+// Sanitizer builds keep the sanitizer's own handler (it reports overflows itself).
+inline struct sigaction& previous_segv_action() {
+  static struct sigaction old {};
+  return old;
+}
+
+inline std::size_t runtime_stack_size(const fiber* f) noexcept;
+
+inline void on_segv(int sig, siginfo_t* info, void* uctx) {
+  processor* p = tls_proc_;
+  fiber* f = p != nullptr ? p->current : nullptr;
+  if (f != nullptr) {
+    char* addr = static_cast<char*>(info->si_addr);
+    if (addr >= f->slot->base - page_size() && addr < f->stack_lo) {
+      char msg[256];
+      int n = std::snprintf(msg, sizeof msg,
+                            "goro: stack overflow in fiber %llu: its stack of %zu bytes is exhausted; raise "
+                            "goro::options::stack_size\n",
+                            static_cast<unsigned long long>(f->id), runtime_stack_size(f));
+      if (n > 0) {
+        ssize_t w = write(2, msg, static_cast<std::size_t>(n));
+        (void)w;
+      }
+      std::abort();
+    }
+  }
+  struct sigaction& old = previous_segv_action();
+  if ((old.sa_flags & SA_SIGINFO) != 0 && old.sa_sigaction != nullptr) {
+    old.sa_sigaction(sig, info, uctx);
+  } else if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN && old.sa_handler != nullptr) {
+    old.sa_handler(sig);
+  } else {
+    sigaction(SIGSEGV, &old, nullptr);  // default action: the fault repeats and kills us
+  }
+}
+
+// Installed whenever a runtime starts, unless it is already in place: a framework that
+// installed its own handler meanwhile (test runners do, per test) becomes the one we chain to.
+inline void install_overflow_handler() {
+#if !defined(GORO_ASAN) && !defined(GORO_TSAN)
+  static std::mutex mu;
+  std::lock_guard<std::mutex> g(mu);
+  struct sigaction cur {};
+  sigaction(SIGSEGV, nullptr, &cur);
+  if ((cur.sa_flags & SA_SIGINFO) != 0 && cur.sa_sigaction == &on_segv) return;
+  struct sigaction sa {};
+  sa.sa_sigaction = &on_segv;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &previous_segv_action());
+#endif
+}
+
+// An alternate signal stack for the calling worker thread, for the overflow handler.
+class alt_signal_stack {
+ public:
+  alt_signal_stack() {
+#if !defined(GORO_ASAN) && !defined(GORO_TSAN)
+    mem_ = mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem_ == MAP_FAILED) {
+      mem_ = nullptr;
+      return;
+    }
+    stack_t st{};
+    st.ss_sp = mem_;
+    st.ss_size = size_;
+    sigaltstack(&st, nullptr);
+#endif
+  }
+  ~alt_signal_stack() {
+    if (mem_ != nullptr) {
+      stack_t st{};
+      st.ss_flags = SS_DISABLE;
+      sigaltstack(&st, nullptr);
+      munmap(mem_, size_);
+    }
+  }
+  alt_signal_stack(const alt_signal_stack&) = delete;
+  alt_signal_stack& operator=(const alt_signal_stack&) = delete;
+
+ private:
+  void* mem_ = nullptr;
+  std::size_t size_ = 64 * 1024;
+};
+
+class runtime {
+ public:
+  explicit runtime(const options& o)
+      : nprocs_(resolve_procs(o.procs)),
+        stack_size_(o.stack_size == 0 ? default_stack_size : o.stack_size),
+        pool_(check_stack_size(o.stack_size)) {
+    procs_ = std::make_unique<processor[]>(nprocs_);
+    std::uint64_t seed =
+        static_cast<std::uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
+    for (unsigned i = 0; i < nprocs_; ++i) {
+      procs_[i].rt = this;
+      procs_[i].index = i;
+      procs_[i].rng.s = (seed + 0x9E3779B97F4A7C15ull * (i + 1)) | 1;
+    }
+    build_coprimes();
+    install_overflow_handler();
+  }
+
+  ~runtime() { shutdown(std::chrono::hours(24 * 365)); }
+  runtime(const runtime&) = delete;
+  runtime& operator=(const runtime&) = delete;
+
+  unsigned procs() const noexcept { return nprocs_; }
+  std::size_t stack_size() const noexcept { return stack_size_; }
+
+  void start() {
+    for (unsigned i = 0; i < nprocs_; ++i) {
+      processor* p = &procs_[i];
+      p->thread = std::thread([this, p] { worker_main(p); });
+    }
+  }
+
+  // Stops every worker once its running fiber switches away, then joins them. Returns false
+  // (and leaks the runtime's memory deliberately) when a worker did not stop in `patience`:
+  // a fiber that never yields or sits in a blocking system call. Fibers still alive are
+  // never resumed; their stacks are released with the pool (docs/scheduler.md).
+  // From here on no fiber is started or resumed: each worker leaves at its next switch.
+  // Safe from any thread or fiber, more than once.
+  void begin_stop() noexcept {
+    stopping_.store(true, std::memory_order_seq_cst);
+    std::lock_guard<spinlock> g(mu_);
+    while (processor* q = idle_pop_locked()) q->parker.unpark();
+  }
+
+  bool shutdown(std::chrono::nanoseconds patience) {
+    if (shut_) return true;
+    shut_ = true;
+    begin_stop();
+    auto deadline = std::chrono::steady_clock::now() + patience;
+    while (exited_.load(std::memory_order_acquire) < started_.load(std::memory_order_acquire)) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        for (unsigned i = 0; i < nprocs_; ++i) procs_[i].thread.detach();
+        leaked_ = true;
+        return false;
+      }
+      exit_parker_.park_until(
+          std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(10)));
+    }
+    for (unsigned i = 0; i < nprocs_; ++i) {
+      if (procs_[i].thread.joinable()) procs_[i].thread.join();
+    }
+    return true;
+  }
+  bool leaked() const noexcept { return leaked_; }
+
+  std::size_t num_fibers() const noexcept {
+    std::int64_t n = extern_live_.load(std::memory_order_relaxed);
+    for (unsigned i = 0; i < nprocs_; ++i) n += procs_[i].live.load(std::memory_order_relaxed);
+    return n < 0 ? 0 : static_cast<std::size_t>(n);
+  }
+
+  // Creates a fiber running `fn()` and makes it runnable. From a processor of this runtime
+  // it goes into runnext (Go's newproc); from anywhere else, into the global queue.
+  template <class Fn>
+  void spawn(Fn&& fn) {
+    using F = std::decay_t<Fn>;
+    processor* p = current_proc();
+    if (p != nullptr && p->rt != this) p = nullptr;
+    stack_slot* s = p ? alloc_stack(p) : alloc_stack_shared();
+    char* top = pool_.top(s) - 64;  // below the slot record and the canary
+    char* fb_addr = align_down(top - sizeof(fiber), alignof(fiber));
+    char* fn_addr = align_down(fb_addr - sizeof(F), alignof(F) > 16 ? alignof(F) : 16);
+    char* lo = pool_.usable_bottom(s);
+    if (fn_addr - lo < static_cast<std::ptrdiff_t>(min_stack_size / 2)) {
+      free_stack(p, s);
+      throw std::length_error("goro::go: the callable and its arguments (" + std::to_string(sizeof(F)) +
+                              " bytes) do not fit in the fiber's stack; raise goro::options::stack_size");
+    }
+    F* fnp;
+    try {
+      fnp = ::new (static_cast<void*>(fn_addr)) F(std::forward<Fn>(fn));
+    } catch (...) {
+      free_stack(p, s);
+      throw;
+    }
+    fiber* f = ::new (static_cast<void*>(fb_addr)) fiber();
+    f->rt = this;
+    f->slot = s;
+    f->stack_lo = lo;
+    f->fn = fnp;
+    f->invoke = &invoke_fn<F>;
+    char* sp = align_down(fn_addr, 64);
+    std::size_t usable = static_cast<std::size_t>(sp - lo);
+#if defined(GORO_ASAN)
+    // A recycled stack still carries the shadow poison of its previous fiber's frames,
+    // which never returned (the fiber switched away for good).
+    ASAN_UNPOISON_MEMORY_REGION(lo, usable);
+#endif
+    f->ctx.fctx = bctx::make_fcontext(sp, usable, &fiber_entry);
+#if defined(GORO_ASAN)
+    f->ctx.asan_bottom = lo;
+    f->ctx.asan_size = usable;
+#endif
+#if defined(GORO_TSAN)
+    f->ctx.tsan_fiber = __tsan_create_fiber(0);
+#endif
+    if (p != nullptr) {
+      f->id = next_id(p);
+      p->live.store(p->live.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      ready_local(p, f, true);
+    } else {
+      f->id = id_source_.fetch_add(1, std::memory_order_relaxed);
+      extern_live_.fetch_add(1, std::memory_order_relaxed);
+      inject(f);
+    }
+  }
+
+  // Makes a parked fiber of this runtime runnable. From one of this runtime's processors
+  // it goes to runnext (it runs next: a channel hand-off continues at once); otherwise to
+  // the global queue. The caller must not touch f's waiter record afterwards.
+  void ready(fiber* f) noexcept {
+    processor* p = current_proc();
+    if (p != nullptr && p->rt == this) {
+      ready_local(p, f, true);
+    } else {
+      inject(f);
+    }
+  }
+
+  // The calling fiber parks; once it is off its stack, `unlock(arg)` runs on the next
+  // context. The fiber resumes when someone calls ready() on it.
+  void park(fiber* self, void (*unlock)(void*), void* arg) noexcept {
+    switch_msg m;
+    m.from = &self->ctx;
+    m.from_fiber = self;
+    m.kind = after_kind::unlock;
+    m.unlock = unlock;
+    m.unlock_arg = arg;
+    switch_away(self, m);
+  }
+
+  // The calling fiber gives way to another runnable fiber, if any, and stays runnable.
+  void yield_fiber(fiber* self) noexcept {
+    processor* p = current_proc();
+    fiber* next = stopping_.load(std::memory_order_relaxed) ? nullptr : next_local(p);
+    if (next == nullptr && gq_size_.load(std::memory_order_relaxed) != 0) next = global_get(p);
+    if (next == nullptr) return;
+    check_stack(self);
+    switch_msg m;
+    m.from = &self->ctx;
+    m.from_fiber = self;
+    m.kind = after_kind::requeue;
+    p->current = next;
+    switch_msg* r = jump(self->ctx, next->ctx, &m);
+    after_switch(r);
+  }
+
+  [[noreturn]] void exit_fiber(fiber* self) noexcept {
+    processor* p = current_proc();
+    p->live.store(p->live.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    switch_msg m;
+    m.from = &self->ctx;
+    m.from_fiber = self;
+    m.kind = after_kind::recycle;
+    switch_away(self, m);
+    fatal("a finished fiber was resumed");
+  }
+
+  // Runs the action the switching side left for us (see switch.hpp).
+  void after_switch(switch_msg* m) noexcept {
+    switch (m->kind) {
+      case after_kind::none:
+        break;
+      case after_kind::unlock: {
+        void (*fn)(void*) = m->unlock;
+        void* arg = m->unlock_arg;
+        fn(arg);  // from here on the parked fiber may be resumed elsewhere: m is gone
+        break;
+      }
+      case after_kind::requeue: {
+        fiber* f = m->from_fiber;
+        ready_local(current_proc(), f, false);
+        break;
+      }
+      case after_kind::recycle: {
+        fiber* f = m->from_fiber;
+#if defined(GORO_TSAN)
+        __tsan_destroy_fiber(f->ctx.tsan_fiber);
+#endif
+        stack_slot* s = f->slot;
+        f->~fiber();
+        free_stack(current_proc(), s);
+        break;
+      }
+    }
+  }
+
+  static runtime* of_current() noexcept {
+    processor* p = current_proc();
+    return p ? p->rt : nullptr;
+  }
+
+ private:
+  template <class F>
+  static void invoke_fn(fiber* self) noexcept {
+    F* fn = static_cast<F*>(self->fn);
+    try {
+      (*fn)();
+      fn->~F();
+    } catch (const std::exception& e) {
+      fatal("uncaught exception in fiber: %s", e.what());
+    } catch (...) {
+      fatal("uncaught exception in fiber: (an exception not derived from std::exception)");
+    }
+  }
+
+  static char* align_down(char* p, std::size_t a) noexcept {
+    return reinterpret_cast<char*>(reinterpret_cast<std::uintptr_t>(p) &
+                                   ~(static_cast<std::uintptr_t>(a) - 1));
+  }
+
+  static std::size_t check_stack_size(std::size_t s) {
+    if (s != 0 && s < min_stack_size) {
+      throw std::invalid_argument("goro::options::stack_size must be 0 (default) or at least " +
+                                  std::to_string(min_stack_size) + " bytes, got " + std::to_string(s));
+    }
+    return s;
+  }
+
+  std::uint64_t next_id(processor* p) noexcept {
+    if (p->id_next == p->id_end) {
+      p->id_next = id_source_.fetch_add(16, std::memory_order_relaxed);
+      p->id_end = p->id_next + 16;
+    }
+    return p->id_next++;
+  }
+
+  // ---- stacks ----
+  stack_slot* alloc_stack(processor* p) {
+    if (p->nstacks == 0)
+      p->nstacks = static_cast<unsigned>(pool_.take(p->stacks, processor::stack_cache_max / 2));
+    return p->stacks[--p->nstacks];
+  }
+  stack_slot* alloc_stack_shared() {
+    stack_slot* s = nullptr;
+    pool_.take(&s, 1);
+    return s;
+  }
+  void free_stack(processor* p, stack_slot* s) noexcept {
+    if (p == nullptr || p->rt != this) {
+      pool_.give(&s, 1);
+      return;
+    }
+    if (p->nstacks == processor::stack_cache_max) {
+      constexpr unsigned half = processor::stack_cache_max / 2;
+      pool_.give(p->stacks + half, half);
+      p->nstacks = half;
+    }
+    p->stacks[p->nstacks++] = s;
+  }
+
+  // ---- run queues ----
+  void ready_local(processor* p, fiber* f, bool next) noexcept {
+    if (next) {
+      f = p->runq.put_next(f);
+      if (f == nullptr) {
+        wakep();
+        return;
+      }
+    }
+    fiber* overflow[local_runq::capacity / 2 + 1];
+    std::uint32_t n = p->runq.put(f, overflow);
+    if (n != 0) {
+      std::lock_guard<spinlock> g(mu_);
+      for (std::uint32_t i = 0; i < n; ++i) gq_push_locked(overflow[i]);
+    }
+    wakep();
+  }
+
+  void inject(fiber* f) noexcept {
+    {
+      std::lock_guard<spinlock> g(mu_);
+      gq_push_locked(f);
+    }
+    wakep();
+  }
+
+  // The global queue is a growable ring of pointers, not a list threaded through the
+  // fibers: each control block sits on its own stack page, so walking a list costs a
+  // cache and TLB miss per fiber (measured: most of spawn+join's time at 2 procs).
+  void gq_push_locked(fiber* f) noexcept {
+    if (gq_count_ == gq_buf_.size()) gq_grow_locked();
+    gq_buf_[(gq_head_ + gq_count_) & (gq_buf_.size() - 1)] = f;
+    ++gq_count_;
+    gq_size_.store(gq_count_, std::memory_order_relaxed);
+  }
+  void gq_grow_locked() noexcept {
+    std::size_t cap = gq_buf_.size();
+    std::vector<fiber*> bigger(cap * 2);  // out of memory here terminates (noexcept)
+    for (std::size_t i = 0; i < gq_count_; ++i) bigger[i] = gq_buf_[(gq_head_ + i) & (cap - 1)];
+    gq_buf_.swap(bigger);
+    gq_head_ = 0;
+  }
+
+  // Takes one fiber from the global queue to run and moves a fair share into p's ring.
+  fiber* global_get(processor* p) noexcept {
+    std::lock_guard<spinlock> g(mu_);
+    return global_get_locked(p);
+  }
+  fiber* global_get_locked(processor* p) noexcept {
+    std::size_t size = gq_count_;
+    if (size == 0) return nullptr;
+    std::size_t n = size / nprocs_ + 1;
+    if (n > size) n = size;
+    if (n > local_runq::capacity / 2) n = local_runq::capacity / 2;
+    fiber* first = gq_pop_locked();
+    for (std::size_t i = 1; i < n; ++i) {
+      fiber* f = gq_pop_locked();
+      // p's ring may be full when called from yield or the periodic check: overflow goes back.
+      fiber* overflow[local_runq::capacity / 2 + 1];
+      std::uint32_t k = p->runq.put(f, overflow);
+      for (std::uint32_t j = 0; j < k; ++j) gq_push_locked(overflow[j]);
+    }
+    return first;
+  }
+  fiber* gq_pop_locked() noexcept {
+    fiber* f = gq_buf_[gq_head_];
+    gq_head_ = (gq_head_ + 1) & (gq_buf_.size() - 1);
+    --gq_count_;
+    gq_size_.store(gq_count_, std::memory_order_relaxed);
+    return f;
+  }
+
+  // The next fiber from p's own queues (global queue every 61 ticks), or null.
+  fiber* next_local(processor* p) noexcept {
+    std::uint32_t tick = p->schedtick.load(std::memory_order_relaxed) + 1;
+    p->schedtick.store(tick, std::memory_order_relaxed);
+    if (tick % 61 == 0 && gq_size_.load(std::memory_order_relaxed) != 0) {
+      if (fiber* f = global_get(p)) return f;
+    }
+    // runnext first, but after 16 runnext picks in a row the ring gets a turn.
+    if (p->next_streak < 16) {
+      if (fiber* f = p->runq.take_next()) {
+        ++p->next_streak;
+        return f;
+      }
+    }
+    p->next_streak = 0;
+    if (fiber* f = p->runq.get(false)) return f;
+    return p->runq.take_next();
+  }
+
+  // ---- idle protocol ----
+  void wakep() noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (npidle_.load(std::memory_order_relaxed) == 0) return;
+    if (nspinning_.load(std::memory_order_relaxed) != 0) return;
+    std::uint32_t zero = 0;
+    if (!nspinning_.compare_exchange_strong(zero, 1, std::memory_order_seq_cst)) return;
+    processor* q;
+    {
+      std::lock_guard<spinlock> g(mu_);
+      q = idle_pop_locked();
+    }
+    if (q == nullptr) {
+      nspinning_.fetch_sub(1, std::memory_order_seq_cst);
+      return;
+    }
+    q->handed_spinning = true;
+    q->parker.unpark();
+  }
+
+  processor* idle_pop_locked() noexcept {
+    processor* q = idle_head_;
+    if (q == nullptr) return nullptr;
+    idle_head_ = q->idle_next;
+    q->idle_next = nullptr;
+    q->idle = false;
+    npidle_.fetch_sub(1, std::memory_order_seq_cst);
+    return q;
+  }
+  void idle_remove_locked(processor* p) noexcept {
+    for (processor** pp = &idle_head_; *pp != nullptr; pp = &(*pp)->idle_next) {
+      if (*pp == p) {
+        *pp = p->idle_next;
+        p->idle_next = nullptr;
+        p->idle = false;
+        npidle_.fetch_sub(1, std::memory_order_seq_cst);
+        return;
+      }
+    }
+  }
+
+  bool any_work() const noexcept {
+    if (gq_size_.load(std::memory_order_acquire) != 0) return true;
+    for (unsigned i = 0; i < nprocs_; ++i) {
+      if (!procs_[i].runq.empty()) return true;
+    }
+    return false;
+  }
+
+  fiber* found(processor* p, fiber* f) noexcept {
+    if (p->spinning) {
+      p->spinning = false;
+      if (nspinning_.fetch_sub(1, std::memory_order_seq_cst) == 1) wakep();
+    }
+    return f;
+  }
+
+  void stop_spinning(processor* p) noexcept {
+    if (p->spinning) {
+      p->spinning = false;
+      nspinning_.fetch_sub(1, std::memory_order_seq_cst);
+    }
+  }
+
+  fiber* steal_work(processor* p) noexcept {
+    if (nprocs_ == 1) return nullptr;
+    for (int pass = 0; pass < 4; ++pass) {
+      std::uint32_t start = p->rng.below(nprocs_);
+      std::uint32_t step = coprimes_[p->rng.below(static_cast<std::uint32_t>(coprimes_.size()))];
+      std::uint32_t idx = start;
+      for (unsigned i = 0; i < nprocs_; ++i, idx = (idx + step) % nprocs_) {
+        processor* v = &procs_[idx];
+        if (v == p) continue;
+        if (stopping_.load(std::memory_order_relaxed)) return nullptr;
+        if (fiber* f = p->runq.steal_from(v->runq, false)) return f;
+        // The victim's runnext is what it will run next: a fiber just readied by a channel
+        // hand-off. Take it only on the last pass and only if the victim has not scheduled
+        // for a few microseconds (it is stuck in a long fiber); otherwise a hand-off pair
+        // would be split across processors (Go does the same with a 3 us sleep).
+        if (pass == 3 && v->runq.has_next()) {
+          std::uint32_t tick = v->schedtick.load(std::memory_order_relaxed);
+          auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(3);
+          while (std::chrono::steady_clock::now() < until) cpu_relax();
+          if (v->schedtick.load(std::memory_order_relaxed) == tick) {
+            if (fiber* f = p->runq.steal_from(v->runq, true)) return f;
+          }
+        }
+      }
+      if (gq_size_.load(std::memory_order_relaxed) != 0) {
+        if (fiber* f = global_get(p)) return f;
+      }
+    }
+    return nullptr;
+  }
+
+  static constexpr std::chrono::microseconds spin_window{50};
+
+  fiber* find_runnable(processor* p) noexcept {
+    std::chrono::steady_clock::time_point spin_since{};
+    for (;;) {
+      if (stopping_.load(std::memory_order_acquire)) {
+        stop_spinning(p);
+        return nullptr;
+      }
+      if (fiber* f = next_local(p)) return found(p, f);
+      if (gq_size_.load(std::memory_order_relaxed) != 0) {
+        if (fiber* f = global_get(p)) return found(p, f);
+      }
+      if (p->spinning || 2 * nspinning_.load(std::memory_order_relaxed) <
+                             nprocs_ - npidle_.load(std::memory_order_relaxed)) {
+        if (!p->spinning) {
+          p->spinning = true;
+          nspinning_.fetch_add(1, std::memory_order_seq_cst);
+        }
+        if (fiber* f = steal_work(p)) return found(p, f);
+        // Keep searching for a short while before sleeping: a producer that readies fibers
+        // at a high rate would otherwise pay a futex wake-up for nearly every one (measured:
+        // spawn+join at 2 procs went from ~2.5 us to ~0.5 us per fiber). Bounded, so an idle
+        // runtime still drops to 0% CPU within microseconds.
+        auto now = std::chrono::steady_clock::now();
+        if (spin_since == std::chrono::steady_clock::time_point{}) spin_since = now;
+        if (now - spin_since < spin_window) {
+          for (int i = 0; i < 32; ++i) cpu_relax();
+          continue;
+        }
+      }
+      spin_since = {};
+      fiber* got = nullptr;
+      {
+        std::lock_guard<spinlock> g(mu_);
+        if (stopping_.load(std::memory_order_relaxed)) {
+          stop_spinning(p);
+          return nullptr;
+        }
+        if (gq_size_.load(std::memory_order_relaxed) != 0) {
+          got = global_get_locked(p);
+        } else {
+          p->idle = true;
+          p->idle_next = idle_head_;
+          idle_head_ = p;
+          npidle_.fetch_add(1, std::memory_order_seq_cst);
+        }
+      }
+      if (got != nullptr) return found(p, got);  // found() may take mu_ (wakep)
+      // Idle time is when stacks beyond the pool's high-water mark give their pages back;
+      // a batch at a time, so that new work is noticed soon.
+      if (!p->spinning && pool_.trim(64)) {
+        std::lock_guard<spinlock> g(mu_);
+        if (p->idle) {
+          idle_remove_locked(p);
+          continue;
+        }
+        // Someone woke us meanwhile: take the permit below.
+      }
+      if (p->spinning) {
+        p->spinning = false;
+        nspinning_.fetch_sub(1, std::memory_order_seq_cst);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+        if (any_work()) {
+          bool was_idle;
+          {
+            std::lock_guard<spinlock> g(mu_);
+            was_idle = p->idle;
+            if (was_idle) idle_remove_locked(p);
+          }
+          if (was_idle) {
+            p->spinning = true;
+            nspinning_.fetch_add(1, std::memory_order_seq_cst);
+            continue;
+          }
+          // A waker popped us meanwhile and posted our permit: take it below.
+        }
+      }
+      p->parker.park();
+      p->spinning = p->handed_spinning;
+      p->handed_spinning = false;
+    }
+  }
+
+  void switch_away(fiber* self, switch_msg& m) noexcept {
+    processor* p = current_proc();
+    check_stack(self);
+    fiber* next = stopping_.load(std::memory_order_relaxed) ? nullptr : next_local(p);
+    p->current = next;
+    switch_msg* r = jump(self->ctx, next ? next->ctx : p->g0, &m);
+    after_switch(r);
+  }
+
+  static void check_stack(fiber* self) noexcept {
+    char probe;
+    if (GORO_UNLIKELY(*stack_pool::canary_below(self->slot->base) != stack_canary ||
+                      &probe < self->stack_lo)) {
+      fatal(
+          "stack overflow in fiber %llu: its stack of %zu bytes is exhausted; raise "
+          "goro::options::stack_size "
+          "(memory next to the stack may be corrupted)",
+          static_cast<unsigned long long>(self->id), self->rt->stack_size_);
+    }
+  }
+
+  void worker_main(processor* p) {
+    started_.fetch_add(1, std::memory_order_acq_rel);
+    alt_signal_stack alt;
+    tls_proc_ = p;
+#if defined(GORO_TSAN)
+    p->g0.tsan_fiber = __tsan_get_current_fiber();
+#endif
+    for (;;) {
+      fiber* f = find_runnable(p);
+      if (f == nullptr) break;
+      p->current = f;
+      switch_msg m;
+      m.from = &p->g0;
+      switch_msg* r = jump(p->g0, f->ctx, &m);
+      after_switch(r);
+    }
+    p->current = nullptr;
+    tls_proc_ = nullptr;
+    exited_.fetch_add(1, std::memory_order_acq_rel);
+    exit_parker_.unpark();
+  }
+
+  void build_coprimes() {
+    for (unsigned i = 1; i <= nprocs_; ++i) {
+      unsigned a = i, b = nprocs_;
+      while (b != 0) {
+        unsigned t = a % b;
+        a = b;
+        b = t;
+      }
+      if (a == 1) coprimes_.push_back(i);
+    }
+  }
+
+  const unsigned nprocs_;
+  const std::size_t stack_size_;
+  stack_pool pool_;
+  std::unique_ptr<processor[]> procs_;
+  std::vector<std::uint32_t> coprimes_;
+
+  spinlock mu_;                                             // global queue, idle list; O(1) work only
+  std::vector<fiber*> gq_buf_ = std::vector<fiber*>(1024);  // ring, power of two; guarded by mu_
+  std::size_t gq_head_ = 0;                                 // guarded by mu_
+  std::size_t gq_count_ = 0;                                // guarded by mu_
+  std::atomic<std::size_t> gq_size_{0};                     // written under mu_, read unlocked as a hint
+  processor* idle_head_ = nullptr;                          // guarded by mu_
+  std::atomic<std::uint32_t> npidle_{0};                    // written under mu_
+  std::atomic<std::uint32_t> nspinning_{0};
+  std::atomic<bool> stopping_{false};
+
+  // Fibers spawned from plain threads. num_fibers() sums this and every processor's
+  // `live` (spawns minus exits on that processor); only the sum is meaningful.
+  std::atomic<std::int64_t> extern_live_{0};
+  std::atomic<std::uint64_t> id_source_{1};
+  std::atomic<unsigned> started_{0};
+  std::atomic<unsigned> exited_{0};
+  thread_parker exit_parker_;
+  bool shut_ = false;
+  bool leaked_ = false;
+};
+
+inline std::size_t runtime_stack_size(const fiber* f) noexcept {
+  return f->rt->stack_size();
+}
+
+[[noreturn]] inline void fiber_entry(bctx::transfer_t t) noexcept {
+  processor* p = current_proc();
+  fiber* self = p->current;
+  switch_msg* m = land(self->ctx, t);
+  self->rt->after_switch(m);
+  self->invoke(self);
+  self->rt->exit_fiber(self);
+}
+
+}  // namespace goro::detail

@@ -1,0 +1,7 @@
+// goro/goro.hpp: the whole public API of goro (see API.md / docs/design.md).
+#pragma once
+
+#include "chan.hpp"     // IWYU pragma: export
+#include "errors.hpp"   // IWYU pragma: export
+#include "runtime.hpp"  // IWYU pragma: export
+#include "select.hpp"   // IWYU pragma: export
