@@ -38,6 +38,12 @@ class recv_chan;
 namespace detail {
 
 // The shared part of chan, send_chan and recv_chan: an intrusive reference.
+// Tag for constructing a handle that adopts a reference the caller already holds.
+struct adopt_ref_t {
+  explicit adopt_ref_t() = default;
+};
+inline constexpr adopt_ref_t adopt_ref{};
+
 template <class T>
 class chan_handle {
  public:
@@ -113,7 +119,9 @@ class chan_iterator {
  private:
   void advance() {
     if (c_ == nullptr) block_forever(wait_reason::chan_receive_nil);
-    cur_ = c_->recv();
+    // Re-emplace rather than assign: T need not be move-assignable.
+    cur_.reset();
+    if (std::optional<T> v = c_->recv()) cur_.emplace(std::move(*v));
   }
   hchan<T>* c_ = nullptr;
   std::optional<T> cur_;
@@ -184,6 +192,8 @@ class recv_chan : public detail::chan_handle<T> {
   recv_chan() noexcept = default;
   recv_chan(const chan<T>& c) noexcept : detail::chan_handle<T>(c) {}  // NOLINT: implicit by design (API.md)
   recv_chan(chan<T>&& c) noexcept : detail::chan_handle<T>(std::move(c)) {}
+  // Internal: adopts one reference to `c` (timers hand out their channel this way).
+  recv_chan(detail::adopt_ref_t, detail::hchan<T>* c) noexcept : detail::chan_handle<T>(c) {}
 
   std::optional<T> recv() const { return this->do_recv(); }
   std::optional<T> try_recv() const { return this->do_try_recv(); }

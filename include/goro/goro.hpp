@@ -5,3 +5,4 @@
 #include "errors.hpp"   // IWYU pragma: export
 #include "runtime.hpp"  // IWYU pragma: export
 #include "select.hpp"   // IWYU pragma: export
+#include "time.hpp"     // IWYU pragma: export

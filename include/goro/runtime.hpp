@@ -20,6 +20,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
@@ -42,14 +43,48 @@ struct runtimes {
   std::vector<runtime*> active;  // run() calls in progress, innermost last
   runtime* fallback = nullptr;   // the default runtime, created on first use
 
+  std::vector<runtime*> kept;  // stopped runtimes whose fibers did not all finish
+
+  // Never destroyed: kept runtimes must stay reachable until the very end of the process
+  // (leak checkers scan after static destructors ran). The default runtime is stopped by
+  // an exit handler instead.
   static runtimes& get() {
-    static runtimes r;
-    return r;
+    static runtimes* r = [] {
+      auto* made = new runtimes;
+      std::atexit([] { get().at_exit(); });
+      return made;
+    }();
+    return *r;
   }
-  ~runtimes() {
-    // Process exit: stop the default runtime. A worker stuck in a fiber that never yields
-    // gets a second, then the runtime is leaked deliberately instead of hanging exit.
-    if (fallback != nullptr && fallback->shutdown(std::chrono::seconds(1))) delete fallback;
+
+  // Process exit: stop the default runtime. A worker stuck in a fiber that never yields gets
+  // a second, then the runtime is kept (leaked) deliberately instead of hanging the exit.
+  void at_exit() {
+    runtime* rt = nullptr;
+    {
+      std::lock_guard<std::mutex> g(mu);
+      rt = std::exchange(fallback, nullptr);
+    }
+    if (rt == nullptr) return;
+    if (rt->shutdown(std::chrono::seconds(1))) {
+      retire(rt);
+    } else {
+      std::lock_guard<std::mutex> g(mu);
+      kept.push_back(rt);
+    }
+  }
+
+  // Frees a stopped runtime, unless fibers of it are still alive (parked forever): then
+  // their stacks and the runtime stay, so that a channel they were parked on can still be
+  // used safely (a wake-up of such a fiber goes nowhere). Deliberate, bounded by what the
+  // program abandoned; docs/scheduler.md.
+  void retire(runtime* rt) {
+    if (rt->num_fibers() == 0) {
+      delete rt;
+      return;
+    }
+    std::lock_guard<std::mutex> g(mu);
+    kept.push_back(rt);
   }
 
   // The runtime a plain thread uses; call with mu held.
@@ -126,25 +161,29 @@ int run(F&& main_fiber, options opts = {}) {
                 "goro::run: the main fiber must return void or int");
   if (in_fiber())
     throw std::logic_error("goro::run: called from inside a fiber; a fiber cannot start a runtime");
-  detail::runtime rt(opts);
   auto& rs = detail::runtimes::get();
+  auto* rtp = new detail::runtime(opts);
   {
     std::lock_guard<std::mutex> g(rs.mu);
-    rs.active.push_back(&rt);
+    rs.active.push_back(rtp);
   }
   struct unregister {
     detail::runtimes& rs;
     detail::runtime* rt;
     ~unregister() {
-      std::lock_guard<std::mutex> g(rs.mu);
-      rs.active.erase(std::find(rs.active.begin(), rs.active.end(), rt));
+      {
+        std::lock_guard<std::mutex> g(rs.mu);
+        rs.active.erase(std::find(rs.active.begin(), rs.active.end(), rt));
+      }
+      rt->shutdown(std::chrono::hours(24 * 365));
+      rs.retire(rt);
     }
-  } unreg{rs, &rt};
+  } unreg{rs, rtp};
+  detail::runtime& rt = *rtp;
 
   int result = 0;
   std::atomic<bool> done{false};
   detail::thread_parker* parker = &detail::this_thread_parker();
-  detail::runtime* rtp = &rt;
   rt.spawn([&main_fiber, &result, &done, parker, rtp] {
     if constexpr (std::is_void_v<R>) {
       (void)result;
@@ -158,8 +197,7 @@ int run(F&& main_fiber, options opts = {}) {
   });
   rt.start();
   while (!done.load(std::memory_order_acquire)) parker->park();
-  rt.shutdown(std::chrono::hours(24 * 365));
-  return result;
+  return result;  // unreg stops the runtime and frees (or keeps) it
 }
 
 }  // namespace goro

@@ -161,9 +161,27 @@ class hchan {
     return ::new (mem) hchan(cap);
   }
 
+  // For channels embedded in a larger allocation (a timer's): bytes and alignment needed,
+  // construction in place, and a hook that runs instead of the default destroy-and-free
+  // when the last handle goes (it must call destroy_in_place()).
+  static constexpr std::size_t bytes_for(std::size_t cap) noexcept { return buf_offset() + cap * sizeof(T); }
+  static constexpr std::size_t alignment() noexcept {
+    return alignof(T) > alignof(std::max_align_t) ? alignof(T) : alignof(std::max_align_t);
+  }
+  static hchan* make_at(void* mem, std::size_t cap, void (*on_last_release)(hchan*)) noexcept {
+    hchan* c = ::new (mem) hchan(cap);
+    c->on_last_release_ = on_last_release;
+    return c;
+  }
+  void destroy_in_place() noexcept { this->~hchan(); }
+
   void retain() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
     if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      if (on_last_release_ != nullptr) {
+        on_last_release_(this);
+        return;
+      }
       this->~hchan();
       ::operator delete(static_cast<void*>(this), std::align_val_t(alignment()));
     }
@@ -352,9 +370,6 @@ class hchan {
     for (std::size_t i = 0, x = recvx_; i < n; ++i, x = x + 1 == cap_ ? 0 : x + 1) slot(x)->~T();
   }
 
-  static constexpr std::size_t alignment() noexcept {
-    return alignof(T) > alignof(std::max_align_t) ? alignof(T) : alignof(std::max_align_t);
-  }
   static constexpr std::size_t buf_offset() noexcept {
     return (sizeof(hchan) + alignof(T) - 1) / alignof(T) * alignof(T);
   }
@@ -371,6 +386,7 @@ class hchan {
   }
 
   std::atomic<std::size_t> refs_{1};
+  void (*on_last_release_)(hchan*) = nullptr;  // immutable after construction
   spinlock lock_;
   const std::size_t cap_;
   std::atomic<std::size_t> count_{0};  // written under lock_

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 
 #include "fiber.hpp"
 #include "futex.hpp"
@@ -27,7 +28,7 @@ namespace goro::detail {
 
 class waker {
  public:
-  waker() noexcept : fiber_(current_fiber()), thread_(fiber_ != nullptr ? nullptr : &this_thread_parker()) {}
+  waker() noexcept : fiber_(current_fiber()) {}
   waker(const waker&) = delete;
   waker& operator=(const waker&) = delete;
 
@@ -41,9 +42,15 @@ class waker {
       fiber_->reason = wait_reason::none;
     } else {
       unlock(arg);
-      // The thread's parker may hold a stale permit (a wake-up meant for an earlier wait
-      // that returned without sleeping), so the record's own flag is the truth.
-      while (!signaled_.load(std::memory_order_acquire)) thread_->park();
+      // state_: 0 waiting, 1 woken, 2 asleep on the futex. The word lives in this record, so
+      // the waker never touches memory of ours that outlives the record (a thread may exit
+      // right after it returns from here); a futex wake on a dead address is harmless.
+      for (;;) {
+        std::uint32_t s = state_.load(std::memory_order_acquire);
+        if (s == 1) return;
+        if (s == 0 && !state_.compare_exchange_weak(s, 2, std::memory_order_acquire)) continue;
+        futex_wait(&state_, 2);
+      }
     }
   }
 
@@ -55,19 +62,18 @@ class waker {
 
   void wake() const noexcept {
     fiber* f = fiber_;
-    thread_parker* t = thread_;
     if (f != nullptr) {
       f->rt->ready(f);
     } else {
-      signaled_.store(true, std::memory_order_release);  // the waiter may return from here on
-      t->unpark();                                       // the parker belongs to the thread
+      auto* word = &state_;
+      // The waiter may return (and its record die) as soon as it sees 1.
+      if (word->exchange(1, std::memory_order_release) == 2) futex_wake(word, 1);
     }
   }
 
  private:
   fiber* const fiber_;
-  thread_parker* const thread_;
-  mutable std::atomic<bool> signaled_{false};  // plain threads only
+  mutable std::atomic<std::uint32_t> state_{0};  // plain threads only, see block()
 };
 
 // Blocks the caller forever: a nil channel operation, `select {}`. The fiber's stack is

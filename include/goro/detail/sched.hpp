@@ -38,8 +38,10 @@
 // The sleep itself is a thread_parker: the permit is the truth, so a wake that beats the
 // sleep is never lost.
 //
-// Lock order: runtime::mu_ (global queue, idle list) is taken after channel locks may
-// have been released, never while holding one; stack_pool::mu_ is a leaf.
+// Lock order: runtime::mu_ (global queue, idle list) and stack_pool::mu_ are leaves: they
+// may be taken under channel locks (a parking fiber picks its successor before its unlock
+// hook runs) and nothing is locked under them. Timers are never fired before a switch, only
+// after the unlock hook ran (after_switch), because firing takes channel and timer locks.
 //
 // Thread-local state: `tls_proc_` names the processor of the calling worker thread. A
 // fiber can resume on another thread, so it is read only through current_proc(), which
@@ -48,6 +50,8 @@
 
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -74,6 +78,7 @@
 #include "spinlock.hpp"
 #include "stack.hpp"
 #include "switch.hpp"
+#include "timer_heap.hpp"
 
 namespace goro {
 
@@ -121,13 +126,15 @@ struct processor {
   context g0;                               // the worker thread's own stack (scheduler loop)
   std::atomic<std::uint32_t> schedtick{0};  // owner writes; thieves read (is it making progress?)
   std::uint32_t next_streak = 0;
-  bool spinning = false;  // owner only
-  // Idle protocol: `idle`/`idle_next` guarded by runtime::mu_; `handed_spinning` written
-  // by the waker before unpark() and read by the owner after park() (the permit orders them).
+  std::uint32_t timer_tick = 0;  // switches since start, for poll_timers; owner only
+  bool spinning = false;         // owner only
+  // Idle protocol: `idle`, `idle_next` and `handed_spinning` guarded by runtime::mu_.
   bool idle = false;
   processor* idle_next = nullptr;
   bool handed_spinning = false;
   thread_parker parker;
+  // Pending timers armed on this processor (timer_heap.hpp); any thread may add or remove.
+  timer_heap timers;
   // Free stack slots, owner only.
   static constexpr unsigned stack_cache_max = 64;
   stack_slot* stacks[stack_cache_max];
@@ -184,7 +191,17 @@ inline void on_segv(int sig, siginfo_t* info, void* uctx) {
   fiber* f = p != nullptr ? p->current : nullptr;
   if (f != nullptr) {
     char* addr = static_cast<char*>(info->si_addr);
-    if (addr >= f->slot->base - page_size() && addr < f->stack_lo) {
+    // The faulting context's stack pointer tells an overflow apart from a stray pointer
+    // even when the fault is not on the guard page (a big frame that jumped over it).
+    char* sp = nullptr;
+#if defined(__x86_64__)
+    sp = reinterpret_cast<char*>(static_cast<ucontext_t*>(uctx)->uc_mcontext.gregs[REG_RSP]);
+#elif defined(__aarch64__)
+    sp = reinterpret_cast<char*>(static_cast<ucontext_t*>(uctx)->uc_mcontext.sp);
+#endif
+    bool on_guard = addr >= f->slot->base - page_size() && addr < f->stack_lo;
+    bool sp_below = sp != nullptr && sp < f->stack_lo && sp + (1 << 20) > f->slot->base;
+    if (on_guard || sp_below) {
       char msg[256];
       int n = std::snprintf(msg, sizeof msg,
                             "goro: stack overflow in fiber %llu: its stack of %zu bytes is exhausted; raise "
@@ -317,6 +334,7 @@ class runtime {
     for (unsigned i = 0; i < nprocs_; ++i) {
       if (procs_[i].thread.joinable()) procs_[i].thread.join();
     }
+    drop_timers();
     return true;
   }
   bool leaked() const noexcept { return leaked_; }
@@ -410,7 +428,17 @@ class runtime {
   // The calling fiber gives way to another runnable fiber, if any, and stays runnable.
   void yield_fiber(fiber* self) noexcept {
     processor* p = current_proc();
-    fiber* next = stopping_.load(std::memory_order_relaxed) ? nullptr : next_local(p);
+    if (stopping_.load(std::memory_order_relaxed)) return;
+    fiber* next = next_local(p);
+    if (next == nullptr) {
+      // Nothing else is runnable here: a fiber that spins on yield() must still let this
+      // processor's timers fire (it holds no lock, unlike a parking fiber). Not tick-based:
+      // this path advances the tick twice per call and could skip every 16th value.
+      if (p->timers.earliest() != no_deadline) {
+        run_timers(p, false);
+        next = next_local(p);
+      }
+    }
     if (next == nullptr && gq_size_.load(std::memory_order_relaxed) != 0) next = global_get(p);
     if (next == nullptr) return;
     check_stack(self);
@@ -434,8 +462,22 @@ class runtime {
     fatal("a finished fiber was resumed");
   }
 
-  // Runs the action the switching side left for us (see switch.hpp).
+  // Runs the action the switching side left for us (see switch.hpp), then, every 16th
+  // schedule, the processor's due timers: here and not before the switch, because the
+  // parking side still holds its channel locks until its unlock hook has run, and a timer
+  // firing sends on a channel (reading the clock at every switch would cost more than the
+  // switch; idle workers cover every heap).
   void after_switch(switch_msg* m) noexcept {
+    run_action(m);
+    poll_timers(current_proc());
+  }
+
+  // Every 16th switch: fire p's due timers. Only where the caller holds no lock.
+  void poll_timers(processor* p) noexcept {
+    if (++p->timer_tick % 16 == 0 && p->timers.earliest() != no_deadline) run_timers(p, false);
+  }
+
+  void run_action(switch_msg* m) noexcept {
     switch (m->kind) {
       case after_kind::none:
         break;
@@ -461,6 +503,19 @@ class runtime {
         break;
       }
     }
+  }
+
+  // Arms `n` to fire at when_ns (generation `gen`) on the calling processor's heap, or on
+  // a processor chosen round-robin when the caller is not one of ours. Shared nodes: call
+  // with n->lock held; the new heap entry owns one reference (the caller's).
+  void add_timer(timer_node* n, std::int64_t when_ns, std::uint64_t gen) {
+    processor* p = current_proc();
+    if (p == nullptr || p->rt != this)
+      p = &procs_[timer_rr_.fetch_add(1, std::memory_order_relaxed) % nprocs_];
+    n->owner = &p->timers;
+    n->when_ns = when_ns;
+    p->timers.push(n, when_ns, gen);
+    timer_added(when_ns);
   }
 
   static runtime* of_current() noexcept {
@@ -628,22 +683,25 @@ class runtime {
     processor* q;
     {
       std::lock_guard<spinlock> g(mu_);
-      q = idle_pop_locked();
+      q = idle_pop_locked(true);
     }
     if (q == nullptr) {
       nspinning_.fetch_sub(1, std::memory_order_seq_cst);
       return;
     }
-    q->handed_spinning = true;
     q->parker.unpark();
   }
 
-  processor* idle_pop_locked() noexcept {
+  // Takes a sleeping worker off the idle list; `spinning`: it wakes up as a spinner (the
+  // caller already counted it in nspinning_). Both written under mu_, read by the worker
+  // under mu_ after it wakes.
+  processor* idle_pop_locked(bool spinning = false) noexcept {
     processor* q = idle_head_;
     if (q == nullptr) return nullptr;
     idle_head_ = q->idle_next;
     q->idle_next = nullptr;
     q->idle = false;
+    q->handed_spinning = spinning;
     npidle_.fetch_sub(1, std::memory_order_seq_cst);
     return q;
   }
@@ -722,6 +780,7 @@ class runtime {
         stop_spinning(p);
         return nullptr;
       }
+      if (next_deadline() != no_deadline) run_timers(p, true);
       if (fiber* f = next_local(p)) return found(p, f);
       if (gq_size_.load(std::memory_order_relaxed) != 0) {
         if (fiber* f = global_get(p)) return found(p, f);
@@ -755,6 +814,7 @@ class runtime {
         if (gq_size_.load(std::memory_order_relaxed) != 0) {
           got = global_get_locked(p);
         } else {
+          GORO_ASSERT(!p->idle);
           p->idle = true;
           p->idle_next = idle_head_;
           idle_head_ = p;
@@ -791,9 +851,108 @@ class runtime {
           // A waker popped us meanwhile and posted our permit: take it below.
         }
       }
-      p->parker.park();
-      p->spinning = p->handed_spinning;
-      p->handed_spinning = false;
+      // Sleep until woken or until the earliest timer of any processor is due. We are on
+      // the idle list already, so a timer armed after this read finds us there (timer_added).
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      std::int64_t deadline = next_deadline();
+      if (deadline == no_deadline) {
+        p->parker.park();
+      } else {
+        std::int64_t seen = timer_wake_.load(std::memory_order_relaxed);
+        while (deadline < seen &&
+               !timer_wake_.compare_exchange_weak(seen, deadline, std::memory_order_seq_cst)) {
+        }
+        p->parker.park_until(steady::time_point(std::chrono::nanoseconds(deadline)));
+        std::int64_t mine = deadline;
+        timer_wake_.compare_exchange_strong(mine, no_deadline, std::memory_order_seq_cst);
+      }
+      // Whatever woke us (a waker that popped us, a timeout, or a permit left over from an
+      // earlier wake-up that raced with a timeout), the idle list is the truth: leave it if
+      // we are still on it, so that we are never pushed twice.
+      {
+        std::lock_guard<spinlock> g(mu_);
+        if (p->idle) idle_remove_locked(p);
+        p->spinning = p->handed_spinning;
+        p->handed_spinning = false;
+      }
+    }
+  }
+
+  // ---- timers ----
+  std::int64_t next_deadline() const noexcept {
+    std::int64_t d = no_deadline;
+    for (unsigned i = 0; i < nprocs_; ++i) d = std::min(d, procs_[i].timers.earliest());
+    return d;
+  }
+
+  // Fires the due timers of p's heap (and of every heap when `all`: idle workers make sure
+  // that a processor busy in a long fiber does not delay its timers).
+  void run_timers(processor* p, bool all) noexcept {
+    steady::time_point now = steady::now();
+    std::int64_t now_ns = to_ns(now);
+    for (unsigned i = 0; i < (all ? nprocs_ : 1u); ++i) {
+      timer_heap& h = all ? procs_[(p->index + i) % nprocs_].timers : p->timers;
+      timer_entry due[32];
+      while (std::size_t n = h.pop_due(now_ns, due, 32)) {
+        for (std::size_t k = 0; k < n; ++k) fire_entry(due[k], now);
+      }
+    }
+  }
+
+  void fire_entry(const timer_entry& e, steady::time_point now) noexcept {
+    timer_node* n = e.node;
+    if (!n->shared) {
+      n->fire(n, now);  // a sleeping fiber's node: not touched after this
+      return;
+    }
+    bool rearmed = false;
+    n->lock.lock();
+    if (n->gen == e.gen && n->owner != nullptr) {
+      n->fire(n, now);
+      if (n->period.count() > 0) {
+        // Ticker: next tick after now, skipping the ones a slow reader missed (as Go).
+        std::int64_t period = std::chrono::duration_cast<std::chrono::nanoseconds>(n->period).count();
+        std::int64_t when = e.when_ns + period * (1 + (to_ns(now) - e.when_ns) / period);
+        try {
+          add_timer(n, when, n->gen);  // the entry's reference moves to the new entry
+          rearmed = true;
+        } catch (...) {
+          n->owner = nullptr;  // out of memory: the ticker stops
+        }
+      } else {
+        n->owner = nullptr;  // fired: no longer pending
+      }
+    }
+    n->lock.unlock();
+    if (!rearmed) n->release();
+  }
+
+  // A timer was armed at when_ns: make sure some worker wakes up for it. Busy workers check
+  // their heaps at schedule points; a sleeping worker that will wake by when_ns needs
+  // nothing; otherwise wake an idle worker so that it re-computes its deadline.
+  void timer_added(std::int64_t when_ns) noexcept {
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (when_ns >= timer_wake_.load(std::memory_order_relaxed)) return;
+    if (npidle_.load(std::memory_order_relaxed) == 0) return;
+    processor* q;
+    {
+      std::lock_guard<spinlock> g(mu_);
+      q = idle_pop_locked();
+    }
+    if (q != nullptr) q->parker.unpark();
+  }
+
+  // Shutdown: drops every pending timer's heap reference (stop() on it then finds nothing).
+  void drop_timers() noexcept {
+    for (unsigned i = 0; i < nprocs_; ++i) {
+      for (timer_entry& e : procs_[i].timers.take_all()) {
+        timer_node* n = e.node;
+        if (!n->shared) continue;  // on an abandoned fiber's stack
+        n->lock.lock();
+        if (n->owner == &procs_[i].timers) n->owner = nullptr;
+        n->lock.unlock();
+        n->release();
+      }
     }
   }
 
@@ -806,10 +965,11 @@ class runtime {
     after_switch(r);
   }
 
-  static void check_stack(fiber* self) noexcept {
-    char probe;
+  // The frame address, not a local's: ASan may put locals on its fake stack.
+  __attribute__((no_sanitize_address)) static void check_stack(fiber* self) noexcept {
+    char* frame = static_cast<char*>(__builtin_frame_address(0));
     if (GORO_UNLIKELY(*stack_pool::canary_below(self->slot->base) != stack_canary ||
-                      &probe < self->stack_lo)) {
+                      frame < self->stack_lo)) {
       fatal(
           "stack overflow in fiber %llu: its stack of %zu bytes is exhausted; raise "
           "goro::options::stack_size "
@@ -821,6 +981,7 @@ class runtime {
   void worker_main(processor* p) {
     started_.fetch_add(1, std::memory_order_acq_rel);
     alt_signal_stack alt;
+    prctl(PR_SET_TIMERSLACK, 1000UL);  // 1 us instead of 50 us: timers wake on time
     tls_proc_ = p;
 #if defined(GORO_TSAN)
     p->g0.tsan_fiber = __tsan_get_current_fiber();
@@ -866,6 +1027,8 @@ class runtime {
   processor* idle_head_ = nullptr;                          // guarded by mu_
   std::atomic<std::uint32_t> npidle_{0};                    // written under mu_
   std::atomic<std::uint32_t> nspinning_{0};
+  std::atomic<std::int64_t> timer_wake_{no_deadline};  // earliest deadline a sleeping worker set
+  std::atomic<unsigned> timer_rr_{0};
   std::atomic<bool> stopping_{false};
 
   // Fibers spawned from plain threads. num_fibers() sums this and every processor's

@@ -154,6 +154,11 @@ inline constexpr std::size_t sel_default = static_cast<std::size_t>(-1);
 // ever fire and there is no default.
 inline sel_outcome select_engine(sel_case* const* cases, std::size_t n, std::uint32_t* order,
                                  spinlock** lock_space, bool has_default) {
+  // One case and a default, not ready at a glance: the default, with no shuffle and no lock
+  // (Go's selectnbrecv/selectnbsend; the single observation is the linearization point).
+  if (has_default && n == 1 && (cases[0]->chan_addr == nullptr || !cases[0]->looks_ready())) {
+    return {sel_default, true};
+  }
   // Pass 0: poll order (Fisher-Yates) and lock order (insertion sort: n is small; dynamic
   // selects with many cases pay n^2/4 compares, still cheaper than a call to std::sort below ~64).
   fast_rng& rng = local_rng();
@@ -161,7 +166,7 @@ inline sel_outcome select_engine(sel_case* const* cases, std::size_t n, std::uin
   for (std::size_t i = 0; i < n; ++i) {
     if (cases[i]->chan_addr == nullptr) continue;  // nil: never fires
     std::uint32_t j = rng.below(static_cast<std::uint32_t>(live + 1));
-    order[live] = order[j];
+    if (j != live) order[live] = order[j];  // "inside-out" Fisher-Yates
     order[j] = static_cast<std::uint32_t>(i);
     ++live;
   }

@@ -55,9 +55,10 @@ inline std::size_t page_size() noexcept {
   return p;
 }
 
-// A free slot is linked through the word just below its canary.
+// The bookkeeping record of a slot, in the slot's top 64 bytes (below the canary word).
 struct stack_slot {
   char* base;  // lowest address of the slot (the guard page, when it has one)
+  bool guarded = false;
   stack_slot* next_free() const noexcept { return *link(); }
   void set_next_free(stack_slot* s) noexcept { *link() = s; }
   stack_slot** link() const noexcept;
@@ -75,7 +76,13 @@ class stack_pool {
     slots_per_slab_ = per_slab < 8 ? 8 : per_slab;
     guard_budget_ = compute_guard_budget();
   }
+  static std::atomic<std::size_t>& guarded_slots_total() noexcept {
+    static std::atomic<std::size_t> n{0};
+    return n;
+  }
+
   ~stack_pool() {
+    guarded_slots_total().fetch_sub(guarded_.load(std::memory_order_relaxed), std::memory_order_relaxed);
     for (auto& s : slabs_) {
 #if defined(GORO_ASAN)
       // Fibers that never finished leave poisoned frames; the address range may be reused.
@@ -194,11 +201,19 @@ class stack_pool {
     *canary_below(first) = stack_canary;  // the canary page protects slot 0
     // Link in reverse so that slots are handed out in address order.
     for (std::size_t i = slots_per_slab_; i-- > 0;) {
-      auto* s = reinterpret_cast<stack_slot*>(top_word(first + i * slot_size_));
-      s->base = first + i * slot_size_;
+      auto* s =
+          ::new (static_cast<void*>(top_word(first + i * slot_size_))) stack_slot{first + i * slot_size_};
       *canary_below(s->base + slot_size_) = stack_canary;
-      if (guarded_.load(std::memory_order_relaxed) < guard_budget_ && mprotect(s->base, p, PROT_NONE) == 0) {
-        guarded_.fetch_add(1, std::memory_order_relaxed);
+      // The guard budget is process-wide (every runtime's pools share the kernel's map limit).
+      if (guarded_slots_total().fetch_add(1, std::memory_order_relaxed) < guard_budget_) {
+        if (mprotect(s->base, p, PROT_NONE) == 0) {
+          guarded_.fetch_add(1, std::memory_order_relaxed);
+          s->guarded = true;
+        } else {
+          guarded_slots_total().fetch_sub(1, std::memory_order_relaxed);
+        }
+      } else {
+        guarded_slots_total().fetch_sub(1, std::memory_order_relaxed);
       }
       push(list, s);
     }
@@ -241,8 +256,9 @@ class stack_pool {
   std::vector<std::pair<void*, std::size_t>> slabs_;
 };
 
+// The free-list link is the word right after the record (still in the slot's top 64 bytes).
 inline stack_slot** stack_slot::link() const noexcept {
-  return reinterpret_cast<stack_slot**>(const_cast<stack_slot*>(this)) + 1;
+  return reinterpret_cast<stack_slot**>(const_cast<stack_slot*>(this) + 1);
 }
 
 }  // namespace goro::detail
