@@ -23,8 +23,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <optional>
+#include <ranges>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -1172,3 +1174,9 @@ TEST_CASE("a token passed around a ring of channels arrives after every lap (no 
     REQUIRE(token == laps * nodes);
   });
 }
+
+// Channels are input ranges (std::ranges views work on them), not just range-for targets.
+static_assert(std::input_iterator<goro::detail::chan_iterator<int>>);
+static_assert(std::ranges::input_range<goro::chan<int>>);
+static_assert(std::ranges::input_range<const goro::chan<int>>);
+static_assert(std::ranges::input_range<goro::recv_chan<int>>);

@@ -106,7 +106,7 @@ class chan_iterator {
 
   chan_iterator() = default;
   explicit chan_iterator(hchan<T>* c) : c_(c) { advance(); }
-  T&& operator*() { return std::move(*cur_); }
+  T&& operator*() const { return std::move(*cur_); }
   chan_iterator& operator++() {
     advance();
     return *this;
@@ -124,7 +124,7 @@ class chan_iterator {
     if (std::optional<T> v = c_->recv()) cur_.emplace(std::move(*v));
   }
   hchan<T>* c_ = nullptr;
-  std::optional<T> cur_;
+  mutable std::optional<T> cur_;  // handed out by operator* (input iterator: read once)
 };
 
 }  // namespace detail

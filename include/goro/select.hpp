@@ -102,6 +102,17 @@ struct case_kind<default_case<F>> {
   static constexpr bool is_default = true;
 };
 
+template <class T, class H, class F>
+bool obviously_not_ready(const recv_case<T, H, F>& c) noexcept {
+  hchan<T>* h = c.ch.raw();
+  return h == nullptr || (h->empty_unlocked() && !h->closed_unlocked());
+}
+template <class T, class H, class A, class F>
+bool obviously_not_ready(const send_case<T, H, A, F>& c) noexcept {
+  hchan<T>* h = c.ch.raw();
+  return h == nullptr || (!h->closed_unlocked() && h->full_unlocked());
+}
+
 template <class F>
 void call_no_arg(F& f) {
   if constexpr (!std::is_same_v<F, no_callback>) std::invoke(f);
@@ -212,6 +223,18 @@ std::size_t select(Cases&&... cases) {
   if constexpr (total == 0) {
     detail::block_forever(detail::wait_reason::select_no_cases);
   } else {
+    if constexpr (total == 2 && defaults == 1) {
+      // One channel case and a default, not ready at a glance: run the default without
+      // building the select (Go's selectnbrecv/selectnbsend; one observation linearizes it).
+      auto case_refs = std::forward_as_tuple(cases...);
+      constexpr std::size_t ci =
+          detail::case_kind<std::remove_cvref_t<decltype(std::get<0>(case_refs))>>::is_default;
+      auto& c = std::get<ci>(case_refs);
+      if (detail::obviously_not_ready(c)) {
+        detail::call_no_arg(std::get<1 - ci>(case_refs).fn);
+        return 1 - ci;
+      }
+    }
     constexpr std::size_t n = total - defaults;
     auto engines = std::tuple{detail::make_engine(cases)...};
     detail::sel_case* ptrs[n > 0 ? n : 1];

@@ -76,6 +76,7 @@ class local_runq {
   // of them to run, or null. Takes the victim's runnext only when `take_next`.
   fiber* steal_from(local_runq& victim, bool take_next) noexcept {
     std::uint32_t t = tail_.load(std::memory_order_relaxed);
+    GORO_ASSERT(t == head_.load(std::memory_order_relaxed));  // only an idle processor steals
     std::uint32_t n = victim.grab(buf_, t, take_next);
     if (n == 0) return nullptr;
     --n;
