@@ -514,8 +514,8 @@ class runtime {
       p = &procs_[timer_rr_.fetch_add(1, std::memory_order_relaxed) % nprocs_];
     n->owner = &p->timers;
     n->when_ns = when_ns;
-    p->timers.push(n, when_ns, gen);
-    timer_added(when_ns);
+    // Only a new earliest deadline of its heap can be earlier than what a sleeper waits for.
+    if (p->timers.push(n, when_ns, gen)) timer_added(when_ns);
   }
 
   static runtime* of_current() noexcept {
