@@ -83,6 +83,12 @@ class chan_handle {
     c_->send(v);
   }
   bool do_try_send(T& v) const { return c_ != nullptr && c_->try_send(v); }
+  bool do_try_send_copy(const T& v) const {
+    if (c_ == nullptr) return false;
+    if (!c_->closed_unlocked() && c_->full_unlocked()) return false;  // no copy on a sure miss
+    T copy(v);
+    return c_->try_send(copy);
+  }
   std::optional<T> do_recv() const {
     if (c_ == nullptr) block_forever(wait_reason::chan_receive_nil);
     return c_->recv();
@@ -147,12 +153,7 @@ class chan : public detail::chan_handle<T> {
   std::optional<T> recv() const { return this->do_recv(); }
   // Non-blocking send; moves from v only when it returns true. Throws on a closed channel.
   bool try_send(T&& v) const { return this->do_try_send(v); }
-  bool try_send(const T& v) const {
-    if (this->c_ == nullptr) return false;
-    if (!this->c_->closed_unlocked() && this->c_->full_unlocked()) return false;  // no copy on a sure miss
-    T copy(v);
-    return this->do_try_send(copy);
-  }
+  bool try_send(const T& v) const { return this->do_try_send_copy(v); }
   // Non-blocking receive: std::nullopt when nothing can be received right now (including
   // closed and drained; select with case_default tells the two apart).
   std::optional<T> try_recv() const { return this->do_try_recv(); }
@@ -177,12 +178,7 @@ class send_chan : public detail::chan_handle<T> {
 
   void send(T v) const { this->do_send(v); }
   bool try_send(T&& v) const { return this->do_try_send(v); }
-  bool try_send(const T& v) const {
-    if (this->c_ == nullptr) return false;
-    if (!this->c_->closed_unlocked() && this->c_->full_unlocked()) return false;
-    T copy(v);
-    return this->do_try_send(copy);
-  }
+  bool try_send(const T& v) const { return this->do_try_send_copy(v); }
   void close() const { this->do_close(); }
 };
 

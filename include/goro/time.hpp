@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <new>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -222,60 +223,59 @@ inline void sleep_for(std::chrono::nanoseconds d) {
   sleep_until(std::chrono::steady_clock::now() + d);
 }
 
-class timer {
+namespace detail {
+
+// What timer and ticker share: the node, its channel (null for after_func timers; we hold
+// one reference), moves, c(), and cancel-on-destruction.
+class timer_handle {
  public:
-  // time.NewTimer(d): the channel receives the firing time once d has passed.
-  explicit timer(std::chrono::nanoseconds d) {
-    detail::chan_timer* t = detail::chan_timer::make(std::chrono::nanoseconds(0));
-    node_ = &t->node;
-    chan_ = t->chan();  // we hold the channel's initial reference
-    try {
-      detail::arm_new(node_, d);
-    } catch (...) {
-      chan_->release();
-      throw;
-    }
-  }
-  timer(timer&& o) noexcept
+  timer_handle(timer_handle&& o) noexcept
       : node_(std::exchange(o.node_, nullptr)), chan_(std::exchange(o.chan_, nullptr)) {}
-  timer& operator=(timer&& o) noexcept {
+  timer_handle& operator=(timer_handle&& o) noexcept {
     if (this != &o) {
-      reset_handle();
+      drop();
       node_ = std::exchange(o.node_, nullptr);
       chan_ = std::exchange(o.chan_, nullptr);
     }
     return *this;
   }
-  timer(const timer&) = delete;
-  timer& operator=(const timer&) = delete;
-  ~timer() { reset_handle(); }
+  timer_handle(const timer_handle&) = delete;
+  timer_handle& operator=(const timer_handle&) = delete;
+  ~timer_handle() { drop(); }
 
   // The timer's channel (nil for a timer made by after_func).
   recv_chan<std::chrono::steady_clock::time_point> c() const {
     if (chan_ == nullptr) return {};
     chan_->retain();
-    return recv_chan<std::chrono::steady_clock::time_point>(detail::adopt_ref, chan_);
-  }
-  // Cancels the timer. True if it was active: pending, or fired with an unreceived value
-  // (which is discarded). After stop() returns, c() receives nothing until a reset().
-  bool stop() {
-    if (node_ == nullptr) return false;
-    return detail::stop_and_rearm(node_, chan_, 0, false);
-  }
-  // Re-arms the timer to fire d from now; returns what stop() would have returned.
-  bool reset(std::chrono::nanoseconds d) {
-    if (node_ == nullptr) throw std::logic_error("goro::timer::reset on a moved-from timer");
-    return detail::stop_and_rearm(node_, chan_, detail::deadline_ns(d), true);
+    return recv_chan<std::chrono::steady_clock::time_point>(adopt_ref, chan_);
   }
 
- private:
-  template <class F>
-  friend timer after_func(std::chrono::nanoseconds d, F&& f);
-  timer() = default;
+ protected:
+  timer_handle() = default;
 
-  void reset_handle() noexcept {
+  // A channel timer that first fires after `first`, then every `period` (> 0) if any.
+  void make_chan_timer(std::chrono::nanoseconds period, std::chrono::nanoseconds first) {
+    chan_timer* t = chan_timer::make(period);
+    node_ = &t->node;
+    chan_ = t->chan();  // we hold the channel's initial reference
+    try {
+      arm_new(node_, first);
+    } catch (...) {
+      chan_->release();
+      node_ = nullptr;
+      chan_ = nullptr;
+      throw;
+    }
+  }
+
+  timer_node* live_node(const char* what) const {
+    if (node_ == nullptr) throw std::logic_error(std::string(what) + " on a moved-from object");
+    return node_;
+  }
+
+  void drop() noexcept {
     if (node_ == nullptr) return;
-    if (detail::disarm(node_)) node_->release();
+    if (disarm(node_)) node_->release();
     if (chan_ != nullptr) {
       chan_->release();  // the channel (and with it the node) goes when its last handle does
     } else {
@@ -285,44 +285,42 @@ class timer {
     chan_ = nullptr;
   }
 
-  detail::timer_node* node_ = nullptr;
-  detail::time_chan* chan_ = nullptr;
+  timer_node* node_ = nullptr;
+  time_chan* chan_ = nullptr;
 };
 
-class ticker {
+}  // namespace detail
+
+class timer : public detail::timer_handle {
+ public:
+  // time.NewTimer(d): the channel receives the firing time once d has passed.
+  explicit timer(std::chrono::nanoseconds d) { make_chan_timer(std::chrono::nanoseconds(0), d); }
+
+  // Cancels the timer. True if it was active: pending, or fired with an unreceived value
+  // (which is discarded). After stop() returns, c() receives nothing until a reset().
+  bool stop() {
+    if (node_ == nullptr) return false;
+    return detail::stop_and_rearm(node_, chan_, 0, false);
+  }
+  // Re-arms the timer to fire d from now; returns what stop() would have returned.
+  bool reset(std::chrono::nanoseconds d) {
+    return detail::stop_and_rearm(live_node("goro::timer::reset"), chan_, detail::deadline_ns(d), true);
+  }
+
+ private:
+  template <class F>
+  friend timer after_func(std::chrono::nanoseconds d, F&& f);
+  timer() = default;
+};
+
+class ticker : public detail::timer_handle {
  public:
   // time.NewTicker(d): the channel receives the time every d; d must be positive.
   explicit ticker(std::chrono::nanoseconds d) {
     check(d);
-    detail::chan_timer* t = detail::chan_timer::make(d);
-    node_ = &t->node;
-    chan_ = t->chan();
-    try {
-      detail::arm_new(node_, d);
-    } catch (...) {
-      chan_->release();
-      throw;
-    }
+    make_chan_timer(d, d);
   }
-  ticker(ticker&& o) noexcept
-      : node_(std::exchange(o.node_, nullptr)), chan_(std::exchange(o.chan_, nullptr)) {}
-  ticker& operator=(ticker&& o) noexcept {
-    if (this != &o) {
-      release();
-      node_ = std::exchange(o.node_, nullptr);
-      chan_ = std::exchange(o.chan_, nullptr);
-    }
-    return *this;
-  }
-  ticker(const ticker&) = delete;
-  ticker& operator=(const ticker&) = delete;
-  ~ticker() { release(); }
 
-  recv_chan<std::chrono::steady_clock::time_point> c() const {
-    if (chan_ == nullptr) return {};
-    chan_->retain();
-    return recv_chan<std::chrono::steady_clock::time_point>(detail::adopt_ref, chan_);
-  }
   // Stops the ticks; no tick from before stop() is received afterwards.
   void stop() {
     if (node_ != nullptr) detail::stop_and_rearm(node_, chan_, 0, false);
@@ -330,27 +328,17 @@ class ticker {
   // Restarts the ticks with period d from now.
   void reset(std::chrono::nanoseconds d) {
     check(d);
-    if (node_ == nullptr) throw std::logic_error("goro::ticker::reset on a moved-from ticker");
-    node_->lock.lock();
-    node_->period = d;
-    node_->lock.unlock();
-    detail::stop_and_rearm(node_, chan_, detail::deadline_ns(d), true);
+    detail::timer_node* n = live_node("goro::ticker::reset");
+    n->lock.lock();
+    n->period = d;
+    n->lock.unlock();
+    detail::stop_and_rearm(n, chan_, detail::deadline_ns(d), true);
   }
 
  private:
   static void check(std::chrono::nanoseconds d) {
     if (d.count() <= 0) throw std::invalid_argument("non-positive interval for goro::ticker");
   }
-  void release() noexcept {
-    if (node_ == nullptr) return;
-    if (detail::disarm(node_)) node_->release();
-    chan_->release();
-    node_ = nullptr;
-    chan_ = nullptr;
-  }
-
-  detail::timer_node* node_ = nullptr;
-  detail::time_chan* chan_ = nullptr;
 };
 
 // time.After(d): the timer lives until it fires or until the last handle to the channel is gone.
