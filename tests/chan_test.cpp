@@ -38,43 +38,15 @@
 #include "test_util.hpp"
 
 using goro_test::eventually;
+using goro_test::let_others_run;
 using goro_test::run_test;
 using goro_test::scaled;
+using goro_test::thread_set;
+using goro_test::wait_parked;
 
 namespace {
 
 using namespace std::chrono_literals;
-
-// See "Deterministic parking" above. Only valid with procs = 1.
-bool wait_parked(const std::atomic<bool>& started) {
-  return goro::procs() == 1 && eventually([&] { return started.load(); });
-}
-
-// Yields a while so that a fiber that *could* (wrongly) proceed gets every chance to.
-void let_others_run() {
-  for (int i = 0; i < 200; ++i) goro::yield();
-  std::this_thread::sleep_for(2ms);
-  for (int i = 0; i < 200; ++i) goro::yield();
-}
-
-// Plain threads that are joined on success; on a failed REQUIRE (they may be stuck in a
-// channel operation) they are detached so that the failure is reported instead of hanging.
-struct thread_set {
-  std::vector<std::thread> v;
-  template <class F>
-  void start(F&& f) {
-    v.emplace_back(std::forward<F>(f));
-  }
-  void join() {
-    for (auto& t : v) t.join();
-    v.clear();
-  }
-  ~thread_set() {
-    for (auto& t : v) {
-      if (t.joinable()) t.detach();
-    }
-  }
-};
 
 // An instrumented value: counts live instances (constructions minus destructions) and
 // detects destruction or use of something that is not a live instance.

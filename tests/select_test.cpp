@@ -169,8 +169,11 @@ void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcep
 #endif
 
 using goro_test::eventually;
+using goro_test::let_others_run;
 using goro_test::run_test;
 using goro_test::scaled;
+using goro_test::thread_set;
+using goro_test::wait_parked;
 
 namespace {
 
@@ -187,37 +190,6 @@ struct alloc_probe {
     return g_allocs.load();
   }
   ~alloc_probe() { g_count_allocs.store(false); }
-};
-
-// See "Deterministic parking" above. Only valid with procs = 1.
-bool wait_parked(const std::atomic<bool>& started) {
-  return goro::procs() == 1 && eventually([&] { return started.load(); });
-}
-
-// Yields a while so that a fiber that *could* (wrongly) proceed gets every chance to.
-void let_others_run() {
-  for (int i = 0; i < 200; ++i) goro::yield();
-  std::this_thread::sleep_for(2ms);
-  for (int i = 0; i < 200; ++i) goro::yield();
-}
-
-// Plain threads joined on success; detached on a failed REQUIRE (they may be stuck in a
-// select) so that the failure is reported instead of hanging.
-struct thread_set {
-  std::vector<std::thread> v;
-  template <class F>
-  void start(F&& f) {
-    v.emplace_back(std::forward<F>(f));
-  }
-  void join() {
-    for (auto& t : v) t.join();
-    v.clear();
-  }
-  ~thread_set() {
-    for (auto& t : v) {
-      if (t.joinable()) t.detach();
-    }
-  }
 };
 
 // splitmix64's finalizer: checksums sum mix(v), so that a lost value and a duplicated one do

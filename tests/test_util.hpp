@@ -15,6 +15,8 @@
 #include <exception>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "catch.hpp"
 
@@ -71,5 +73,39 @@ bool eventually(P&& pred, std::chrono::milliseconds timeout = std::chrono::milli
   }
   return true;
 }
+
+// True once `started` is set, with one processor: a fiber that set it right before blocking
+// is then parked (it cannot run again until this fiber yields or blocks). Tests use it to
+// fix the arrival order of waiters.
+inline bool wait_parked(const std::atomic<bool>& started) {
+  return goro::procs() == 1 && eventually([&] { return started.load(); });
+}
+
+// Yields a while so that a fiber that *could* (wrongly) proceed gets every chance to.
+inline void let_others_run() {
+  using namespace std::chrono_literals;
+  for (int i = 0; i < 200; ++i) goro::yield();
+  std::this_thread::sleep_for(2ms);
+  for (int i = 0; i < 200; ++i) goro::yield();
+}
+
+// Plain threads joined on success; detached on a failed REQUIRE (they may be stuck in a
+// channel operation or a select) so that the failure is reported instead of hanging.
+struct thread_set {
+  std::vector<std::thread> v;
+  template <class F>
+  void start(F&& f) {
+    v.emplace_back(std::forward<F>(f));
+  }
+  void join() {
+    for (auto& t : v) t.join();
+    v.clear();
+  }
+  ~thread_set() {
+    for (auto& t : v) {
+      if (t.joinable()) t.detach();
+    }
+  }
+};
 
 }  // namespace goro_test
