@@ -1,6 +1,7 @@
 // Boost.Fiber (1.74) twins of the goro benchmarks (bench/*_bench.cpp) and of the Go
-// ones (bench/go): same names, same workloads, same validation. Every benchmark has two
-// variants:
+// ones (bench/go): same names, same workloads, same validation: the channel and runtime
+// benchmarks, and the mutex rows of sync_bench.cpp (kept in this file, which owns the /ws
+// scheduler pair and the /rr-before-/ws order). Every benchmark has two variants:
 //   BM_X/rr  round_robin, one thread: the body runs on a fresh std::thread (whose
 //            scheduler is Boost's default round_robin), joined by the benchmark thread.
 //   BM_X/ws  work_stealing over 2 threads: the benchmark (main) thread and one helper
@@ -336,6 +337,54 @@ void BM_Parked1M(benchmark::State& state, sched s) {
   });
 }
 
+// ---- sync (twins of sync_bench.cpp: the mutex rows only) ----------------------------
+
+// Mutex4: 4 fibers each do N/4 (N rounded up to a multiple of 4) iterations of
+// lock; ++shared; unlock on one fibers::mutex; ns per pair. Under /rr the fibers never
+// meet the mutex held (a fiber is switched out only when it blocks, never between
+// lock and unlock), so /rr measures the uncontended path plus 4 fiber switches per batch;
+// /ws has 2 threads contending.
+void BM_Mutex4(benchmark::State& state, sched s) {
+  in_fibers(state, s, [](benchmark::State& st) {
+    constexpr i64 kFibers = 4;
+    const i64 per = (st.max_iterations + kFibers - 1) / kFibers;
+    const i64 total = per * kFibers;
+    while (st.KeepRunningBatch(total)) {
+      fibers::mutex mu;
+      i64 shared = 0;
+      std::atomic<i64> left{kFibers};
+      auto done = std::make_shared<unbuffered<unit>>();
+      for (i64 k = 0; k < kFibers; ++k) {
+        go([&mu, &shared, &left, done, per] {
+          for (i64 i = 0; i < per; ++i) {
+            mu.lock();
+            ++shared;
+            mu.unlock();
+          }
+          if (left.fetch_sub(1) == 1) done->close();
+        });
+      }
+      unit u;
+      (void)done->pop(u);  // closed by the last fiber
+      if (shared != total) st.SkipWithError("lost increments: the mutex let two fibers in");
+    }
+  });
+}
+
+// MutexUncontended: lock; ++shared; unlock by one fiber; ns per pair.
+void BM_MutexUncontended(benchmark::State& state, sched s) {
+  in_fibers(state, s, [](benchmark::State& st) {
+    fibers::mutex mu;
+    i64 shared = 0;
+    for (auto _ : st) {
+      mu.lock();
+      ++shared;
+      mu.unlock();
+    }
+    if (shared != st.iterations()) st.SkipWithError("increment count mismatch");
+  });
+}
+
 // All /rr variants first (see the top comment), then all /ws variants.
 #define FIBER_BENCHES(suffix, s)                                                            \
   BENCHMARK_CAPTURE(BM_Handoff, suffix, s)->UseRealTime();                                  \
@@ -346,9 +395,14 @@ void BM_Parked1M(benchmark::State& state, sched s) {
   BENCHMARK_CAPTURE(BM_SpawnJoin, suffix, s)->UseRealTime();                                \
   BENCHMARK_CAPTURE(BM_Yield, suffix, s)->UseRealTime();                                    \
   BENCHMARK_CAPTURE(BM_Parked1M, suffix, s)->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond)
+#define SYNC_BENCHES(suffix, s)                           \
+  BENCHMARK_CAPTURE(BM_Mutex4, suffix, s)->UseRealTime(); \
+  BENCHMARK_CAPTURE(BM_MutexUncontended, suffix, s)->UseRealTime()
 
 FIBER_BENCHES(rr, sched::rr);
+SYNC_BENCHES(rr, sched::rr);
 FIBER_BENCHES(ws, sched::ws);
+SYNC_BENCHES(ws, sched::ws);
 
 }  // namespace
 

@@ -58,7 +58,9 @@ inline runtime& timer_runtime() {
 inline std::int64_t deadline_ns(std::chrono::nanoseconds d) {
   steady::time_point now = steady::now();
   if (d.count() <= 0) return to_ns(now);
-  return to_ns(now) + d.count();
+  std::int64_t base = to_ns(now);
+  if (d.count() > INT64_MAX - base) return INT64_MAX;  // saturate: "never", not overflow
+  return base + d.count();
 }
 
 // With n->lock held: invalidates the current arming and takes n out of its heap. Returns

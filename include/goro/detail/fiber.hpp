@@ -32,6 +32,8 @@ enum class wait_reason : std::uint8_t {
   sync_cond,
   sync_wait_group,
   sync_semaphore,
+  sync_once,
+  context_wait,
 };
 
 struct fiber {

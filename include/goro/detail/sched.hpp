@@ -518,6 +518,16 @@ class runtime {
     if (p->timers.push(n, when_ns, gen)) timer_added(when_ns);
   }
 
+  // Active spinning for sync primitives (Go's sync_runtime_canSpin): worth it only when
+  // another processor is busy running a fiber that may release the lock soon, and nothing
+  // else is waiting to run here (spinning would delay it).
+  bool can_spin(const processor* p) const noexcept {
+    if (nprocs_ <= 1) return false;
+    std::uint32_t others_busy =
+        nprocs_ - 1 - npidle_.load(std::memory_order_relaxed) - nspinning_.load(std::memory_order_relaxed);
+    return others_busy != 0 && others_busy < nprocs_ && p->runq.empty();
+  }
+
   static runtime* of_current() noexcept {
     processor* p = current_proc();
     return p ? p->rt : nullptr;
