@@ -808,6 +808,29 @@ TEST_CASE("with_deadline in the past and with_timeout(<= 0) are cancelled at onc
   });
 }
 
+TEST_CASE("far-future deadlines mean never, not an overflow into the past", "[context]") {
+  run_test(1, [] {
+    auto bg = goro::context::background();
+    auto [a, cancel_a] = goro::with_timeout(bg, std::chrono::nanoseconds::max());
+    auto [b, cancel_b] = goro::with_deadline(bg, clk::time_point::max());
+    auto [c, cancel_c] = goro::with_timeout(bg, std::chrono::hours(24 * 365 * 200));
+    goro::sleep_for(20ms);
+    CHECK_FALSE(a.err());
+    CHECK_FALSE(b.err());
+    CHECK_FALSE(c.err());
+    CHECK_FALSE(a.deadline().has_value());  // saturated to "no deadline"
+    CHECK_FALSE(b.deadline().has_value());
+    REQUIRE(c.deadline().has_value());
+    CHECK(*c.deadline() > clk::now() + std::chrono::hours(24 * 365 * 100));
+    cancel_a();
+    cancel_b();
+    cancel_c();
+    CHECK(a.err() == goro::errc::canceled);
+    CHECK(b.err() == goro::errc::canceled);
+    CHECK(c.err() == goro::errc::canceled);
+  });
+}
+
 TEST_CASE("a child of a cancelled parent is born cancelled with the parent's error", "[context]") {
   run_test(2, [] {
     const auto timers0 = live_timers();
