@@ -714,7 +714,9 @@ TEST_CASE("with_timeout fires: done() closes, err() is deadline_exceeded, never 
     CHECK_FALSE(ctx.done().recv().has_value());
     CHECK(clk::now() >= dl);
     CHECK(ctx.err() == goro::errc::deadline_exceeded);
-    CHECK(child.err() == goro::errc::deadline_exceeded);  // the cause propagates
+    // The cause propagates. The timer's fiber cancels the child right after the parent (as
+    // in Go, not atomically with it): only cancel() returning guarantees the whole subtree.
+    CHECK(eventually([&] { return child.err() == goro::errc::deadline_exceeded; }));
     CHECK(closed(child.done()));
     REQUIRE(eventually([&] { return woke.load() == 2; }));
     threads.join();
@@ -764,9 +766,10 @@ TEST_CASE("a child's deadline is the earlier of its own and its parent's", "[con
     REQUIRE(await_done(late));
     CHECK(clk::now() >= pdl);
     CHECK(late.err() == goro::errc::deadline_exceeded);
-    CHECK(late_d.err() == goro::errc::deadline_exceeded);
-    CHECK(plain.err() == goro::errc::deadline_exceeded);
     CHECK(parent.err() == goro::errc::deadline_exceeded);
+    // Siblings are cancelled one after the other by the parent's timer fiber.
+    CHECK(eventually([&] { return late_d.err() == goro::errc::deadline_exceeded; }));
+    CHECK(eventually([&] { return plain.err() == goro::errc::deadline_exceeded; }));
     cancel_parent();
     cancel_early();
     cancel_late();
