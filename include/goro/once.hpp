@@ -21,6 +21,7 @@
 #include <type_traits>
 
 #include "detail/park.hpp"
+#include "detail/sema.hpp"
 #include "detail/spinlock.hpp"
 
 namespace goro {
@@ -52,11 +53,6 @@ class once {
   static constexpr std::uint32_t done_bit = 1;
   static constexpr std::uint32_t running_bit = 2;
   static constexpr std::uint32_t locked_bit = 4;
-
-  struct record {
-    const detail::waker* who;
-    record* next;
-  };
 
   // Sets the locked bit; returns the state seen before (locked clear).
   std::uint32_t lock_bits() noexcept {
@@ -93,8 +89,8 @@ class once {
         return true;
       }
       detail::waker w;
-      record r{&w, waiters_};
-      waiters_ = &r;
+      detail::wait_record r{&w};
+      waiters_.push_back(&r);
       w.block(
           [](void* self) {
             auto* o = static_cast<once*>(self);
@@ -107,18 +103,13 @@ class once {
 
   void finish(std::uint32_t final_state) noexcept {
     lock_bits();
-    record* r = waiters_;
-    waiters_ = nullptr;
+    detail::wait_record* r = waiters_.take_all();
     state_.store(final_state, std::memory_order_release);  // last access to *this
-    while (r != nullptr) {
-      record* next = r->next;  // before the wake: the record dies with its waiter
-      r->who->wake();
-      r = next;
-    }
+    detail::wake_all(r);
   }
 
   std::atomic<std::uint32_t> state_{0};
-  record* waiters_ = nullptr;  // guarded by locked_bit
+  detail::wait_list waiters_;  // guarded by locked_bit
 };
 
 }  // namespace goro

@@ -31,6 +31,7 @@
 
 #include "detail/config.hpp"
 #include "detail/park.hpp"
+#include "detail/sema.hpp"
 #include "detail/spinlock.hpp"
 
 namespace goro {
@@ -91,38 +92,6 @@ class GORO_CAPABILITY("rw_mutex") rw_mutex {
   static constexpr std::uint32_t pending_bit = 1u << 30;
   static constexpr std::uint32_t reader_mask = pending_bit - 1;
 
-  struct record {
-    const detail::waker* who;
-    record* next = nullptr;
-  };
-  struct queue {
-    record* head = nullptr;
-    record* tail = nullptr;
-    std::uint32_t size = 0;
-    void push(record* r) noexcept {
-      if (tail != nullptr) {
-        tail->next = r;
-      } else {
-        head = r;
-      }
-      tail = r;
-      ++size;
-    }
-    record* pop() noexcept {
-      record* r = head;
-      head = r->next;
-      if (head == nullptr) tail = nullptr;
-      --size;
-      return r;
-    }
-    record* take_all() noexcept {
-      record* r = head;
-      head = tail = nullptr;
-      size = 0;
-      return r;
-    }
-  };
-
   [[noreturn]] static void throw_too_many() {
     throw std::logic_error("goro::rw_mutex: too many readers (2^30 - 1 at most)");
   }
@@ -153,8 +122,8 @@ class GORO_CAPABILITY("rw_mutex") rw_mutex {
         break;
     }
     detail::waker w;
-    record r{&w};
-    (shared ? readers_ : writers_).push(&r);
+    detail::wait_record r{&w};
+    (shared ? readers_ : writers_).push_back(&r);
     w.block_unlocking(lk_, detail::wait_reason::sync_rw_mutex);
     // The unlocker wrote our share of state_ before waking us.
     std::atomic_thread_fence(std::memory_order_acquire);
@@ -175,38 +144,33 @@ class GORO_CAPABILITY("rw_mutex") rw_mutex {
       return;
     }
     std::uint32_t readers = (s & reader_mask) - (shared ? 1u : 0u);
-    record* wake = nullptr;
+    detail::wait_record* wake = nullptr;
     std::uint32_t next;
     if (readers != 0) {
       next = readers | pending_bit;  // other readers still hold; the queued wait
-    } else if (!shared && readers_.size != 0) {
+    } else if (!shared && !readers_.empty()) {
       // A writer leaves: every reader that queued meanwhile gets in together.
-      std::uint32_t n = readers_.size;
+      std::uint32_t n = readers_.size();
       wake = readers_.take_all();
-      next = n | (writers_.size != 0 ? pending_bit : 0u);
-    } else if (writers_.size != 0) {
-      wake = writers_.pop();
-      wake->next = nullptr;
-      next = writer_bit | (writers_.size + readers_.size != 0 ? pending_bit : 0u);
+      next = n | (!writers_.empty() ? pending_bit : 0u);
+    } else if (!writers_.empty()) {
+      wake = writers_.pop_n(1);
+      next = writer_bit | (!writers_.empty() || !readers_.empty() ? pending_bit : 0u);
     } else {
       // Only readers queued, and they queued behind a writer that is gone: let them in.
-      std::uint32_t n = readers_.size;
+      std::uint32_t n = readers_.size();
       wake = readers_.take_all();
       next = n;
     }
     state_.store(next, std::memory_order_release);
     lk_.unlock();
-    while (wake != nullptr) {
-      record* r = wake;
-      wake = r->next;  // before the wake: the record dies with its waiter
-      r->who->wake();
-    }
+    detail::wake_all(wake);
   }
 
   std::atomic<std::uint32_t> state_{0};
   detail::spinlock lk_;
-  queue readers_;
-  queue writers_;
+  detail::wait_list readers_;
+  detail::wait_list writers_;
 };
 
 }  // namespace goro

@@ -251,12 +251,7 @@ class cancel_node final : public ctx_node {
       : ctx_node(parent, this, deadline_ns, false), up_(parent != nullptr ? parent->canceller() : nullptr) {}
 
   ~cancel_node() override {
-    // Dropped without cancel(): leave the parent's list (weak link), see the header comment.
-    if (up_ != nullptr) {
-      up_->lk_.lock();
-      if (linked_) up_->remove_child_locked(this);
-      up_->lk_.unlock();
-    }
+    unlink_from_parent();  // dropped without cancel(): leave the parent's list (weak link)
     if (hchan<unit>* c = done_.load(std::memory_order_relaxed)) c->release();
   }
 

@@ -26,6 +26,69 @@
 
 namespace goro::detail {
 
+// A parked waiter's record: on the waiter's stack, linked into one wait_list.
+struct wait_record {
+  const waker* who;
+  wait_record* next = nullptr;
+};
+
+// FIFO of wait records, guarded by its owner's lock. Detached chains (pop_n, take_all) are
+// woken with wake_all() after that lock is released.
+class wait_list {
+ public:
+  bool empty() const noexcept { return head_ == nullptr; }
+  std::uint32_t size() const noexcept { return size_; }
+  void push_back(wait_record* r) noexcept {
+    r->next = nullptr;
+    if (tail_ != nullptr) {
+      tail_->next = r;
+    } else {
+      head_ = r;
+    }
+    tail_ = r;
+    ++size_;
+  }
+  void push_front(wait_record* r) noexcept {
+    r->next = head_;
+    head_ = r;
+    if (tail_ == nullptr) tail_ = r;
+    ++size_;
+  }
+  // Detaches up to n records from the front, in order, as a null-terminated chain.
+  wait_record* pop_n(std::uint32_t n) noexcept {
+    if (n == 0) return nullptr;
+    if (n >= size_) return take_all();
+    wait_record* first = head_;
+    wait_record* last = head_;
+    for (std::uint32_t i = 1; i < n; ++i) last = last->next;
+    head_ = last->next;
+    last->next = nullptr;
+    size_ -= n;
+    return first;
+  }
+  wait_record* take_all() noexcept {
+    wait_record* r = head_;
+    head_ = tail_ = nullptr;
+    size_ = 0;
+    return r;
+  }
+
+ private:
+  wait_record* head_ = nullptr;
+  wait_record* tail_ = nullptr;
+  std::uint32_t size_ = 0;
+};
+
+// Wakes a detached chain. The successor is read before each wake: the record dies with its
+// waiter, which may return as soon as it is woken.
+inline void wake_all(wait_record* r) noexcept {
+  while (r != nullptr) {
+    wait_record* next = r->next;
+    r->who->wake();
+    r = next;
+  }
+}
+
 class sema {
  public:
   // Takes one unit, parking until a release() hands one over. `lifo` queues the caller at
@@ -38,11 +101,11 @@ class sema {
       return;
     }
     waker w;
-    record r{&w};
+    wait_record r{&w};
     if (lifo) {
-      push_front(&r);
+      waiters_.push_front(&r);
     } else {
-      push_back(&r);
+      waiters_.push_back(&r);
     }
     w.block_unlocking(lock_, why);
   }
@@ -50,49 +113,17 @@ class sema {
   // Gives n units: to the oldest waiters first, the rest are banked.
   void release(std::uint32_t n = 1) noexcept {
     lock_.lock();
-    record* woken = nullptr;
-    record** tail = &woken;
-    while (n > 0 && head_ != nullptr) {
-      record* r = head_;
-      head_ = r->next;
-      if (head_ == nullptr) tail_ = nullptr;
-      r->next = nullptr;
-      *tail = r;
-      tail = &r->next;
-      --n;
-    }
-    count_ += n;
+    std::uint32_t handed = n < waiters_.size() ? n : waiters_.size();
+    wait_record* woken = waiters_.pop_n(handed);
+    count_ += n - handed;
     lock_.unlock();
-    while (woken != nullptr) {
-      record* r = woken;
-      woken = r->next;  // read before the wake: the record dies with its waiter
-      r->who->wake();
-    }
+    wake_all(woken);
   }
 
  private:
-  struct record {
-    const waker* who;
-    record* next = nullptr;
-  };
-  void push_back(record* r) noexcept {
-    if (tail_ != nullptr) {
-      tail_->next = r;
-    } else {
-      head_ = r;
-    }
-    tail_ = r;
-  }
-  void push_front(record* r) noexcept {
-    r->next = head_;
-    head_ = r;
-    if (tail_ == nullptr) tail_ = r;
-  }
-
   spinlock lock_;
   std::uint32_t count_ = 0;
-  record* head_ = nullptr;
-  record* tail_ = nullptr;
+  wait_list waiters_;
 };
 
 }  // namespace goro::detail
