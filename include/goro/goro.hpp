@@ -6,6 +6,7 @@
 #include "defer.hpp"     // IWYU pragma: export
 #include "errgroup.hpp"  // IWYU pragma: export
 #include "errors.hpp"    // IWYU pragma: export
+#include "patterns.hpp"  // IWYU pragma: export
 #include "runtime.hpp"   // IWYU pragma: export
 #include "select.hpp"    // IWYU pragma: export
 #include "sync.hpp"      // IWYU pragma: export

@@ -171,4 +171,19 @@ class GORO_CAPABILITY("mutex") mutex {
   detail::sema sema_;
 };
 
+namespace detail {
+// std::lock_guard for goro::mutex that clang's thread-safety analysis understands (libstdc++'s
+// guards carry no annotations); the library's own GORO_GUARDED_BY fields are locked with it.
+class GORO_SCOPED_CAPABILITY mutex_guard {
+ public:
+  explicit mutex_guard(mutex& m) GORO_ACQUIRE(m) : m_(m) { m_.lock(); }
+  ~mutex_guard() GORO_RELEASE() { m_.unlock(); }
+  mutex_guard(const mutex_guard&) = delete;
+  mutex_guard& operator=(const mutex_guard&) = delete;
+
+ private:
+  mutex& m_;
+};
+}  // namespace detail
+
 }  // namespace goro
