@@ -67,7 +67,7 @@ class errgroup {
   }
 
   template <class F>
-  void go(F&& f) {
+  void go(F&& f, detail::spawn_site site = detail::spawn_site::here()) {
     check<F>();
     if (limit_) {
       if (limit_n_ == 0)
@@ -77,18 +77,18 @@ class errgroup {
     } else {
       active_.fetch_add(1, std::memory_order_relaxed);
     }
-    start(std::forward<F>(f));
+    start(std::forward<F>(f), site);
   }
 
   template <class F>
-  bool try_go(F&& f) {
+  bool try_go(F&& f, detail::spawn_site site = detail::spawn_site::here()) {
     check<F>();
     active_.fetch_add(1, std::memory_order_relaxed);
     if (limit_ && (limit_n_ == 0 || !limit_->try_acquire())) {
       active_.fetch_sub(1, std::memory_order_relaxed);
       return false;
     }
-    start(std::forward<F>(f));
+    start(std::forward<F>(f), site);
     return true;
   }
 
@@ -113,11 +113,12 @@ class errgroup {
 
   // Called with active_ already counting the task (and its slot taken, with a limit).
   template <class F>
-  void start(F&& f) {
+  void start(F&& f, detail::spawn_site site) {
     using Fn = std::decay_t<F>;
     wg_.add(1);
     try {
-      goro::go([this, fn = std::optional<Fn>(std::in_place, std::forward<F>(f))]() mutable { run(fn); });
+      goro::go([this, fn = std::optional<Fn>(std::in_place, std::forward<F>(f))]() mutable { run(fn); },
+               site);
     } catch (...) {
       finish();
       throw;

@@ -3,6 +3,7 @@
 
 #include "chan.hpp"      // IWYU pragma: export
 #include "context.hpp"   // IWYU pragma: export
+#include "debug.hpp"     // IWYU pragma: export
 #include "defer.hpp"     // IWYU pragma: export
 #include "errgroup.hpp"  // IWYU pragma: export
 #include "errors.hpp"    // IWYU pragma: export

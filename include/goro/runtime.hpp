@@ -113,19 +113,42 @@ inline bool in_fiber() noexcept {
   return detail::current_fiber() != nullptr;
 }
 
-template <class F, class... A>
-void go(F&& f, A&&... args) {
-  static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<A>...>,
-                "goro::go: the function cannot be called with these arguments (they are decay-copied and "
-                "passed as rvalues, as std::thread does)");
-  detail::task<std::decay_t<F>, std::decay_t<A>...> t{std::forward<F>(f), {std::forward<A>(args)...}};
-  if (detail::runtime* rt = detail::runtime::of_current()) {
-    rt->spawn(std::move(t));
+namespace detail {
+
+// Spawns callable t into the caller's runtime (see above), recording where it was started.
+template <class T>
+void spawn_task(T&& t, spawn_site site) {
+  if (runtime* rt = runtime::of_current()) {
+    rt->spawn(std::forward<T>(t), site);
     return;
   }
-  auto& rs = detail::runtimes::get();
+  auto& rs = runtimes::get();
   std::lock_guard<std::mutex> g(rs.mu);  // keeps the chosen runtime alive while we spawn
-  rs.for_plain_thread()->spawn(std::move(t));
+  rs.for_plain_thread()->spawn(std::forward<T>(t), site);
+}
+
+}  // namespace detail
+
+// go(f): the call site (file, function, line) is recorded for fiber dumps, at no run-time
+// cost (three constants passed along). go(f, args...) cannot record it (a default argument
+// cannot follow a pack); its fibers show up in dumps without a place.
+template <class F>
+void go(F&& f, detail::spawn_site site = detail::spawn_site::here()) {
+  static_assert(std::is_invocable_v<std::decay_t<F>>,
+                "goro::go: the function cannot be called without arguments (pass them after it)");
+  detail::spawn_task(detail::task<std::decay_t<F>>{std::forward<F>(f), {}}, site);
+}
+
+template <class F, class A0, class... A>
+requires(!std::is_same_v<std::decay_t<A0>, detail::spawn_site> || sizeof...(A) > 0) void go(F&& f, A0&& a0,
+                                                                                            A&&... args) {
+  static_assert(std::is_invocable_v<std::decay_t<F>, std::decay_t<A0>, std::decay_t<A>...>,
+                "goro::go: the function cannot be called with these arguments (they are decay-copied and "
+                "passed as rvalues, as std::thread does)");
+  detail::spawn_task(
+      detail::task<std::decay_t<F>, std::decay_t<A0>, std::decay_t<A>...>{
+          std::forward<F>(f), {std::forward<A0>(a0), std::forward<A>(args)...}},
+      detail::spawn_site{});
 }
 
 inline void yield() {
@@ -155,7 +178,7 @@ inline std::size_t num_fibers() {
 }
 
 template <class F>
-int run(F&& main_fiber, options opts = {}) {
+int run(F&& main_fiber, options opts = {}, detail::spawn_site site = detail::spawn_site::here()) {
   using R = std::invoke_result_t<F&>;
   static_assert(std::is_void_v<R> || std::is_convertible_v<R, int>,
                 "goro::run: the main fiber must return void or int");
@@ -184,17 +207,30 @@ int run(F&& main_fiber, options opts = {}) {
   int result = 0;
   std::atomic<bool> done{false};
   detail::thread_parker* parker = &detail::this_thread_parker();
-  rt.spawn([&main_fiber, &result, &done, parker, rtp] {
-    if constexpr (std::is_void_v<R>) {
-      (void)result;
-      main_fiber();
-    } else {
-      result = static_cast<int>(main_fiber());
+  // Counted before the main fiber can park: the deadlock detector accounts for this thread.
+  detail::thread_census& census = detail::thread_census::get();
+  census.run_callers.fetch_add(1, std::memory_order_seq_cst);
+  census.bump();
+  struct uncount {
+    detail::thread_census& c;
+    ~uncount() {
+      c.run_callers.fetch_sub(1, std::memory_order_seq_cst);
+      c.bump();
     }
-    rtp->begin_stop();                            // no other fiber starts or resumes from now on
-    done.store(true, std::memory_order_release);  // run() may return from here on
-    parker->unpark();                             // the thread's parker outlives run()
-  });
+  } uncount_caller{census};
+  rt.spawn(
+      [&main_fiber, &result, &done, parker, rtp] {
+        if constexpr (std::is_void_v<R>) {
+          (void)result;
+          main_fiber();
+        } else {
+          result = static_cast<int>(main_fiber());
+        }
+        rtp->begin_stop();                            // no other fiber starts or resumes from now on
+        done.store(true, std::memory_order_release);  // run() may return from here on
+        parker->unpark();                             // the thread's parker outlives run()
+      },
+      site);
   rt.start();
   while (!done.load(std::memory_order_acquire)) parker->park();
   return result;  // unreg stops the runtime and frees (or keeps) it

@@ -73,17 +73,19 @@ class wait_group {
   // add(1), then runs f in a new fiber and calls done() when f returns. An exception
   // escaping f ends the process, as for any fiber (use errgroup to capture failures).
   template <class F>
-  void go(F&& f) {
+  void go(F&& f, detail::spawn_site site = detail::spawn_site::here()) {
     static_assert(std::is_invocable_v<std::decay_t<F>&>,
                   "goro::wait_group::go: f must be callable with no arguments");
     add(1);
     try {
       using Fn = std::decay_t<F>;
-      goro::go([this, fn = std::optional<Fn>(std::in_place, std::forward<F>(f))]() mutable {
-        (*fn)();
-        fn.reset();  // f's captures die before done(): a waiter may free what they refer to
-        done();
-      });
+      goro::go(
+          [this, fn = std::optional<Fn>(std::in_place, std::forward<F>(f))]() mutable {
+            (*fn)();
+            fn.reset();  // f's captures die before done(): a waiter may free what they refer to
+            done();
+          },
+          site);
     } catch (...) {
       done();  // the fiber could not be started
       throw;

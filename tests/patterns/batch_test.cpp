@@ -187,12 +187,8 @@ TEST_CASE("batch moves its values, it never copies them", "[patterns][batch]") {
   });
 }
 
-// KNOWN BUG (not compiled by default, it breaks the build): batch.hpp's flush resets the
-// buffer with `buf = {};`, which selects std::vector's initializer_list assignment and so
-// requires a copyable T: batch() of a move-only type does not compile, although
-// docs/patterns.md promises move-only types wherever a pattern needs no copies. Build with
-// -DGORO_TEST_BATCH_MOVE_ONLY to see it.
-#ifdef GORO_TEST_BATCH_MOVE_ONLY
+// Regression: batch.hpp's flush once reset its buffer with `buf = {}`, which selects
+// std::vector's initializer_list assignment and required a copyable T.
 TEST_CASE("batch moves move-only values", "[patterns][batch]") {
   const unsigned procs = GENERATE(1u, 2u);
   CAPTURE(procs);
@@ -215,7 +211,6 @@ TEST_CASE("batch moves move-only values", "[patterns][batch]") {
     }
   });
 }
-#endif
 
 TEST_CASE("batch: cancelling in the middle closes the output, drops the partial batch, ends the fiber",
           "[patterns][batch]") {

@@ -36,7 +36,7 @@ struct worker_log {
   std::atomic<int> born_done{0};  // workers whose context was already done at the start
   // Set by the test once supervise() returned. A healthy worker that sees its context done
   // waits for it before returning, so that these tests do not depend on which of "ctx done"
-  // and "the worker returned" supervise() sees first (see the KNOWN BUG test below).
+  // and "the worker returned" supervise() sees first (see the regression test below).
   std::atomic<bool> supervisor_returned{false};
   std::mutex mu;
   std::vector<goro::context> ctxs;  // each start's context, in start order
@@ -325,9 +325,9 @@ TEST_CASE("supervise: past max_restarts it throws std::runtime_error naming the 
   });
 }
 
-// KNOWN BUG (supervisor.hpp, the select in supervise()): when ctx is done and the current
-// worker returns at about the same time -- which is what a worker written as in the header's
-// example (`while (!wctx.err()) { ... }`) does on shutdown, since wctx is a child of ctx --
+// Regression (fixed in supervise(): a reason found while ctx is done ends the supervision):
+// when ctx is done and the current worker returns at about the same time -- which is what a worker written as
+// in the header's example (`while (!wctx.err()) { ... }`) does on shutdown, since wctx is a child of ctx --
 // the select can find both `exited` and `done` ready and picks one at random. Picking `exited`
 // counts a restart (calls on_restart, starts a fresh worker on a context that is already
 // done) or, past max_restarts, throws std::runtime_error("... the worker returned"), although

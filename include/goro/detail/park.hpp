@@ -37,10 +37,22 @@ class waker {
   // Blocks the caller until wake(); see the contract above.
   void block(void (*unlock)(void*), void* arg, wait_reason why) const noexcept {
     if (fiber_ != nullptr) {
-      fiber_->reason = why;
+      fiber_->reason.store(why, std::memory_order_relaxed);
       fiber_->rt->park(fiber_, unlock, arg);
-      fiber_->reason = wait_reason::none;
+      fiber_->reason.store(wait_reason::none, std::memory_order_relaxed);
     } else {
+      // Counted for deadlock detection (census.hpp) before the waker can see the record:
+      // a thread that is about to block is, for the detector, already one that could act.
+      thread_census& c = thread_census::get();
+      c.blocked.fetch_add(1, std::memory_order_seq_cst);
+      c.bump();
+      struct uncount {
+        thread_census& c;
+        ~uncount() {
+          c.blocked.fetch_sub(1, std::memory_order_seq_cst);
+          c.bump();
+        }
+      } u{c};
       unlock(arg);
       // state_: 0 waiting, 1 woken, 2 asleep on the futex. The word lives in this record, so
       // the waker never touches memory of ours that outlives the record (a thread may exit

@@ -54,10 +54,13 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -70,6 +73,7 @@
 #include <utility>
 #include <vector>
 
+#include "census.hpp"
 #include "config.hpp"
 #include "fiber.hpp"
 #include "futex.hpp"
@@ -86,6 +90,10 @@ namespace goro {
 struct options {
   unsigned procs = 0;          // 0: env GORO_MAXPROCS, else the cgroup CPU quota, else hardware_concurrency()
   std::size_t stack_size = 0;  // 0: the library default, 256 KiB (detail::default_stack_size)
+  // When every fiber is parked and nothing could wake one (docs/debugging.md), print
+  // "goro: all fibers are asleep - deadlock!" and a fiber dump to stderr and exit with status
+  // 2 (Go's rule and status).
+  bool detect_deadlock = true;
 };
 
 }  // namespace goro
@@ -144,6 +152,31 @@ struct processor {
   std::uint64_t id_next = 0, id_end = 0;  // fiber ids handed out in batches
   fast_rng rng{0};
   std::thread thread;
+  // Statistics: written by the owner only (load + store, no read-modify-write), read by anyone.
+  std::atomic<std::uint64_t> n_spawned{0}, n_parks{0}, n_switches{0}, n_steals{0};
+  // A coarse steady clock for fibers' "waiting since": refreshed every 16th switch and when
+  // the worker wakes up, so parking never reads the clock. Owner writes, dumps read.
+  std::atomic<std::int64_t> clock_ns{0};
+  // Deadlock watch (find_runnable), owner only.
+  bool dl_armed = false;
+  std::uint64_t dl_epoch = 0;
+  std::chrono::milliseconds dl_backoff{100};
+};
+
+inline void bump(std::atomic<std::uint64_t>& c) noexcept {
+  c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+inline std::int64_t steady_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Totals over a runtime's processors (goro::stats() adds the process-wide parts).
+struct runtime_counters {
+  std::uint64_t spawned = 0, parks = 0, switches = 0, steals = 0;
+  std::size_t live = 0, timers = 0;
+  unsigned procs = 0, idle_procs = 0;
 };
 
 inline thread_local processor* tls_proc_ = nullptr;
@@ -278,6 +311,7 @@ class runtime {
   explicit runtime(const options& o)
       : nprocs_(resolve_procs(o.procs)),
         stack_size_(o.stack_size == 0 ? default_stack_size : o.stack_size),
+        detect_deadlock_(o.detect_deadlock),
         pool_(check_stack_size(o.stack_size)) {
     procs_ = std::make_unique<processor[]>(nprocs_);
     std::uint64_t seed =
@@ -348,7 +382,7 @@ class runtime {
   // Creates a fiber running `fn()` and makes it runnable. From a processor of this runtime
   // it goes into runnext (Go's newproc); from anywhere else, into the global queue.
   template <class Fn>
-  void spawn(Fn&& fn) {
+  void spawn(Fn&& fn, spawn_site site = {}) {
     using F = std::decay_t<Fn>;
     processor* p = current_proc();
     if (p != nullptr && p->rt != this) p = nullptr;
@@ -390,13 +424,20 @@ class runtime {
 #if defined(GORO_TSAN)
     f->ctx.tsan_fiber = __tsan_create_fiber(0);
 #endif
+    f->site_file.store(site.file, std::memory_order_relaxed);
+    f->site_function.store(site.function, std::memory_order_relaxed);
+    f->site_line.store(site.line, std::memory_order_relaxed);
     if (p != nullptr) {
-      f->id = next_id(p);
+      f->id.store(next_id(p), std::memory_order_relaxed);
       p->live.store(p->live.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+      bump(p->n_spawned);
+      s->owner.store(f, std::memory_order_release);
       ready_local(p, f, true);
     } else {
-      f->id = id_source_.fetch_add(1, std::memory_order_relaxed);
+      f->id.store(id_source_.fetch_add(1, std::memory_order_relaxed), std::memory_order_relaxed);
       extern_live_.fetch_add(1, std::memory_order_relaxed);
+      extern_spawned_.fetch_add(1, std::memory_order_relaxed);
+      s->owner.store(f, std::memory_order_release);
       inject(f);
     }
   }
@@ -405,6 +446,7 @@ class runtime {
   // it goes to runnext (it runs next: a channel hand-off continues at once); otherwise to
   // the global queue. The caller must not touch f's waiter record afterwards.
   void ready(fiber* f) noexcept {
+    f->state.store(fiber_state::runnable, std::memory_order_relaxed);
     processor* p = current_proc();
     if (p != nullptr && p->rt == this) {
       ready_local(p, f, true);
@@ -416,6 +458,10 @@ class runtime {
   // The calling fiber parks; once it is off its stack, `unlock(arg)` runs on the next
   // context. The fiber resumes when someone calls ready() on it.
   void park(fiber* self, void (*unlock)(void*), void* arg) noexcept {
+    processor* p = current_proc();
+    self->wait_since_ns.store(p->clock_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    self->state.store(fiber_state::waiting, std::memory_order_relaxed);
+    bump(p->n_parks);
     switch_msg m;
     m.from = &self->ctx;
     m.from_fiber = self;
@@ -446,6 +492,7 @@ class runtime {
     m.from = &self->ctx;
     m.from_fiber = self;
     m.kind = after_kind::requeue;
+    next->state.store(fiber_state::running, std::memory_order_relaxed);
     p->current = next;
     switch_msg* r = jump(self->ctx, next->ctx, &m);
     after_switch(r);
@@ -474,7 +521,11 @@ class runtime {
 
   // Every 16th switch: fire p's due timers. Only where the caller holds no lock.
   void poll_timers(processor* p) noexcept {
-    if (++p->timer_tick % 16 == 0 && p->timers.earliest() != no_deadline) run_timers(p, false);
+    bump(p->n_switches);
+    if (++p->timer_tick % 16 == 0) {
+      p->clock_ns.store(steady_ns(), std::memory_order_relaxed);
+      if (p->timers.earliest() != no_deadline) run_timers(p, false);
+    }
   }
 
   void run_action(switch_msg* m) noexcept {
@@ -489,6 +540,7 @@ class runtime {
       }
       case after_kind::requeue: {
         fiber* f = m->from_fiber;
+        f->state.store(fiber_state::runnable, std::memory_order_relaxed);
         ready_local(current_proc(), f, false);
         break;
       }
@@ -498,6 +550,7 @@ class runtime {
         __tsan_destroy_fiber(f->ctx.tsan_fiber);
 #endif
         stack_slot* s = f->slot;
+        s->owner.store(nullptr, std::memory_order_relaxed);
         f->~fiber();
         free_stack(current_proc(), s);
         break;
@@ -531,6 +584,73 @@ class runtime {
   static runtime* of_current() noexcept {
     processor* p = current_proc();
     return p ? p->rt : nullptr;
+  }
+
+  // ---- observability (goro/debug.hpp) ----
+  runtime_counters counters() const noexcept {
+    runtime_counters c;
+    c.spawned = extern_spawned_.load(std::memory_order_relaxed);
+    for (unsigned i = 0; i < nprocs_; ++i) {
+      processor& p = procs_[i];
+      c.spawned += p.n_spawned.load(std::memory_order_relaxed);
+      c.parks += p.n_parks.load(std::memory_order_relaxed);
+      c.switches += p.n_switches.load(std::memory_order_relaxed);
+      c.steals += p.n_steals.load(std::memory_order_relaxed);
+      c.timers += p.timers.size();
+    }
+    c.live = num_fibers();
+    c.procs = nprocs_;
+    c.idle_procs = npidle_.load(std::memory_order_relaxed);
+    return c;
+  }
+
+  // Calls fn(fiber*) for every live fiber of this runtime (a snapshot; see fiber.hpp).
+  template <class Fn>
+  void for_each_fiber(Fn&& fn) const {
+    pool_.for_each_owner([&](void* o) { fn(static_cast<const fiber*>(o)); });
+  }
+
+  // Go-style dump of every live fiber, one paragraph each, ordered by id.
+  std::string dump_text() const {
+    struct row {
+      std::uint64_t id;
+      fiber_state state;
+      wait_reason reason;
+      std::int64_t since;
+      const char *file, *function;
+      unsigned line;
+    };
+    std::vector<row> rows;
+    for_each_fiber([&](const fiber* f) {
+      rows.push_back(
+          row{f->id.load(std::memory_order_relaxed), f->state.load(std::memory_order_relaxed),
+              f->reason.load(std::memory_order_relaxed), f->wait_since_ns.load(std::memory_order_relaxed),
+              f->site_file.load(std::memory_order_relaxed), f->site_function.load(std::memory_order_relaxed),
+              f->site_line.load(std::memory_order_relaxed)});
+    });
+    std::sort(rows.begin(), rows.end(), [](const row& a, const row& b) { return a.id < b.id; });
+    const std::int64_t now = steady_ns();
+    std::string out;
+    char buf[512];
+    for (const row& r : rows) {
+      if (r.state == fiber_state::waiting) {
+        double secs = r.since > 0 && now > r.since ? static_cast<double>(now - r.since) / 1e9 : 0.0;
+        std::snprintf(buf, sizeof buf, "fiber %llu [%s, %.3f s]:\n", static_cast<unsigned long long>(r.id),
+                      to_string(r.reason), secs);
+      } else {
+        std::snprintf(buf, sizeof buf, "fiber %llu [%s]:\n", static_cast<unsigned long long>(r.id),
+                      to_string(r.state));
+      }
+      out += buf;
+      if (r.file != nullptr) {
+        std::snprintf(buf, sizeof buf, "    started by %s at %s:%u\n\n",
+                      r.function != nullptr ? r.function : "?", r.file, r.line);
+      } else {
+        std::snprintf(buf, sizeof buf, "    started at an unknown place (go() with arguments)\n\n");
+      }
+      out += buf;
+    }
+    return out;
   }
 
  private:
@@ -760,7 +880,10 @@ class runtime {
         processor* v = &procs_[idx];
         if (v == p) continue;
         if (stopping_.load(std::memory_order_relaxed)) return nullptr;
-        if (fiber* f = p->runq.steal_from(v->runq, false)) return f;
+        if (fiber* f = p->runq.steal_from(v->runq, false)) {
+          bump(p->n_steals);
+          return f;
+        }
         // The victim's runnext is what it will run next: a fiber just readied by a channel
         // hand-off. Take it only on the last pass and only if the victim has not scheduled
         // for a while (it is stuck in a long fiber); otherwise a hand-off pair would be split
@@ -773,7 +896,10 @@ class runtime {
           auto until = std::chrono::steady_clock::now() + runnext_steal_delay;
           while (std::chrono::steady_clock::now() < until) cpu_relax();
           if (v->schedtick.load(std::memory_order_relaxed) == tick) {
-            if (fiber* f = p->runq.steal_from(v->runq, true)) return f;
+            if (fiber* f = p->runq.steal_from(v->runq, true)) {
+              bump(p->n_steals);
+              return f;
+            }
           }
         }
       }
@@ -870,7 +996,7 @@ class runtime {
       std::atomic_thread_fence(std::memory_order_seq_cst);
       std::int64_t deadline = next_deadline();
       if (deadline == no_deadline) {
-        p->parker.park();
+        sleep_idle(p);
       } else {
         std::int64_t seen = timer_wake_.load(std::memory_order_relaxed);
         while (deadline < seen &&
@@ -880,6 +1006,7 @@ class runtime {
         std::int64_t mine = deadline;
         timer_wake_.compare_exchange_strong(mine, no_deadline, std::memory_order_seq_cst);
       }
+      p->clock_ns.store(steady_ns(), std::memory_order_relaxed);
       // Whatever woke us (a waker that popped us, a timeout, or a permit left over from an
       // earlier wake-up that raced with a timeout), the idle list is the truth: leave it if
       // we are still on it, so that we are never pushed twice.
@@ -890,6 +1017,74 @@ class runtime {
         p->handed_spinning = false;
       }
     }
+  }
+
+  // ---- sleeping with no timer pending; deadlock detection (census.hpp) ----
+  // The worker is on the idle list. Every worker but the last one to fall asleep just parks;
+  // the last one (all workers of the process idle with no deadline) is the watcher: it parks
+  // with a timeout and checks twice, a grace period apart, that every thread is accounted for
+  // and the census epoch did not move. Nothing could wake a fiber then: report and abort. When
+  // a thread goro does not know about exists, it re-checks with a backoff up to 5 s (it may
+  // exit, leaving the fibers stranded), which costs one /proc read per period.
+  void sleep_idle(processor* p) noexcept {
+    thread_census& c = thread_census::get();
+    int idle = c.idle_forever.fetch_add(1, std::memory_order_seq_cst) + 1;
+    if (!detect_deadlock_ || idle < c.workers.load(std::memory_order_seq_cst)) {
+      p->dl_armed = false;
+      p->parker.park();
+    } else {
+      watch_for_deadlock(p, c);
+    }
+    c.idle_forever.fetch_sub(1, std::memory_order_seq_cst);
+    bool woken;  // popped off the idle list by a submitter: something happened
+    {
+      std::lock_guard<spinlock> g(mu_);
+      woken = !p->idle;
+    }
+    if (woken) {
+      c.bump();
+      p->dl_armed = false;
+      p->dl_backoff = std::chrono::milliseconds(100);
+    }
+  }
+
+  void watch_for_deadlock(processor* p, thread_census& c) noexcept {
+    static constexpr std::chrono::milliseconds grace{100}, max_backoff{5000};
+    const bool asleep = num_fibers() > 0 || c.blocked.load(std::memory_order_seq_cst) > 0;
+    const bool all_idle =
+        c.idle_forever.load(std::memory_order_seq_cst) == c.workers.load(std::memory_order_seq_cst);
+    if (!asleep || !all_idle) {
+      p->dl_armed = false;
+      p->parker.park();
+      return;
+    }
+    if (c.unaccounted_threads() != 0) {  // someone we do not know about may still act
+      p->dl_armed = false;
+      p->parker.park_until(std::chrono::steady_clock::now() + p->dl_backoff);
+      p->dl_backoff = std::min(p->dl_backoff * 2, max_backoff);
+      return;
+    }
+    const std::uint64_t e = c.epoch.load(std::memory_order_seq_cst);
+    if (p->dl_armed && p->dl_epoch == e) report_deadlock(c);
+    p->dl_armed = true;
+    p->dl_epoch = e;
+    p->parker.park_until(std::chrono::steady_clock::now() + grace);
+  }
+
+  [[noreturn]] void report_deadlock(thread_census& c) noexcept {
+    std::string text;
+    try {
+      text = dump_text();
+    } catch (...) {
+      text = "(no memory for the fiber dump)\n";
+    }
+    int blocked = c.blocked.load(std::memory_order_relaxed);
+    std::fprintf(stderr, "goro: all fibers are asleep - deadlock!\n");
+    if (blocked > 0) std::fprintf(stderr, "(and %d plain thread(s) blocked in goro operations)\n", blocked);
+    std::fprintf(stderr, "\n%s", text.c_str());
+    std::fprintf(stderr, "goro: deadlock detected; set goro::options::detect_deadlock = false to disable\n");
+    std::fflush(stderr);
+    std::_Exit(2);  // Go's status for a fatal error; no atexit handlers (they could block)
   }
 
   // ---- timers ----
@@ -974,6 +1169,7 @@ class runtime {
     processor* p = current_proc();
     check_stack(self);
     fiber* next = stopping_.load(std::memory_order_relaxed) ? nullptr : next_local(p);
+    if (next != nullptr) next->state.store(fiber_state::running, std::memory_order_relaxed);
     p->current = next;
     switch_msg* r = jump(self->ctx, next ? next->ctx : p->g0, &m);
     after_switch(r);
@@ -994,6 +1190,8 @@ class runtime {
 
   void worker_main(processor* p) {
     started_.fetch_add(1, std::memory_order_acq_rel);
+    thread_census::get().workers.fetch_add(1, std::memory_order_seq_cst);
+    p->clock_ns.store(steady_ns(), std::memory_order_relaxed);
     alt_signal_stack alt;
     prctl(PR_SET_TIMERSLACK, 1000UL);  // 1 us instead of 50 us: timers wake on time
     tls_proc_ = p;
@@ -1003,6 +1201,7 @@ class runtime {
     for (;;) {
       fiber* f = find_runnable(p);
       if (f == nullptr) break;
+      f->state.store(fiber_state::running, std::memory_order_relaxed);
       p->current = f;
       switch_msg m;
       m.from = &p->g0;
@@ -1011,6 +1210,8 @@ class runtime {
     }
     p->current = nullptr;
     tls_proc_ = nullptr;
+    thread_census::get().workers.fetch_sub(1, std::memory_order_seq_cst);
+    thread_census::get().bump();
     exited_.fetch_add(1, std::memory_order_acq_rel);
     exit_parker_.unpark();
   }
@@ -1029,6 +1230,7 @@ class runtime {
 
   const unsigned nprocs_;
   const std::size_t stack_size_;
+  const bool detect_deadlock_;
   stack_pool pool_;
   std::unique_ptr<processor[]> procs_;
   std::vector<std::uint32_t> coprimes_;
@@ -1048,6 +1250,7 @@ class runtime {
   // Fibers spawned from plain threads. num_fibers() sums this and every processor's
   // `live` (spawns minus exits on that processor); only the sum is meaningful.
   std::atomic<std::int64_t> extern_live_{0};
+  std::atomic<std::uint64_t> extern_spawned_{0};
   std::atomic<std::uint64_t> id_source_{1};
   std::atomic<unsigned> started_{0};
   std::atomic<unsigned> exited_{0};

@@ -36,6 +36,7 @@
 #include <cstdio>
 #include <mutex>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "config.hpp"
@@ -59,6 +60,10 @@ inline std::size_t page_size() noexcept {
 struct stack_slot {
   char* base;  // lowest address of the slot (the guard page, when it has one)
   bool guarded = false;
+  // The fiber living in the slot, null while the slot is free: set (release) once the fiber
+  // is fully built, cleared when it ends. Dumps walk the slabs and read it from any thread;
+  // the record sits in the slot's top page, which is never given back, so the read is safe.
+  std::atomic<void*> owner{nullptr};
   stack_slot* next_free() const noexcept { return *link(); }
   void set_next_free(stack_slot* s) noexcept { *link() = s; }
   stack_slot** link() const noexcept;
@@ -161,6 +166,24 @@ class stack_pool {
     return s->base + page_size();
   }
 
+  // Calls fn(owner) for every slot that holds a fiber at the moment it is looked at. The
+  // slab list is copied under the lock; the walk itself takes no lock, so fn may block.
+  template <class Fn>
+  void for_each_owner(Fn&& fn) const {
+    std::vector<std::pair<void*, std::size_t>> slabs;
+    {
+      std::lock_guard<spinlock> g(mu_);
+      slabs.assign(slabs_.begin(), slabs_.begin() + static_cast<std::ptrdiff_t>(built_slabs_));
+    }
+    for (auto& [mem, bytes] : slabs) {
+      char* first = static_cast<char*>(mem) + page_size();
+      for (std::size_t i = 0; i < slots_per_slab_; ++i) {
+        auto* rec = reinterpret_cast<stack_slot*>(top_word(first + i * slot_size_));
+        if (void* o = rec->owner.load(std::memory_order_acquire)) fn(o);
+      }
+    }
+  }
+
   std::size_t guarded_slots() const noexcept {
     return guarded_.load(std::memory_order_relaxed);
   }
@@ -217,6 +240,17 @@ class stack_pool {
       }
       push(list, s);
     }
+    {
+      // Published for for_each_owner only once every record is built (the lock orders their
+      // construction before a walker's reads). Concurrent grow() calls may finish out of
+      // order, so a prefix of slabs_ is published when no registered slab is still in progress.
+      std::lock_guard<spinlock> g(mu_);
+      ++built_pending_;
+      if (built_pending_ + built_slabs_ == slabs_.size()) {
+        built_slabs_ = slabs_.size();
+        built_pending_ = 0;
+      }
+    }
     return list;
   }
 
@@ -243,7 +277,7 @@ class stack_pool {
     if (hi > lo) madvise(lo, static_cast<std::size_t>(hi - lo), MADV_DONTNEED);
   }
 
-  spinlock mu_;  // guards the lists and slabs_; held for O(1) work only
+  mutable spinlock mu_;  // guards the lists and slabs_; held for O(1) work only
   std::size_t slot_size_ = 0;
   std::size_t slots_per_slab_ = 0;
   std::size_t guard_budget_ = 0;
@@ -254,6 +288,8 @@ class stack_pool {
   stack_slot* cold_ = nullptr;  // free, lower pages given back (or never touched)
   std::atomic<bool> trim_wanted_{false};
   std::vector<std::pair<void*, std::size_t>> slabs_;
+  std::size_t built_slabs_ = 0;    // slabs_[0, built_slabs_) have all their records built
+  std::size_t built_pending_ = 0;  // slabs built beyond that prefix while another was in progress
 };
 
 // The free-list link is the word right after the record (still in the slot's top 64 bytes).

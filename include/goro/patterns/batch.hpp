@@ -39,7 +39,7 @@ recv_chan<std::vector<T>> batch(const context& ctx, recv_chan<T> in, std::size_t
     auto flush = [&] {
       t.stop();
       bool ok = send_or_done(ctx, out, std::move(buf));
-      buf = {};
+      buf = std::vector<T>();  // (not `= {}`: that picks the initializer_list overload, copies)
       return ok;
     };
     for (bool armed = false;;) {
@@ -58,7 +58,8 @@ recv_chan<std::vector<T>> batch(const context& ctx, recv_chan<T> in, std::size_t
         if (closed) break;
         continue;
       }
-      if (buf.empty()) buf.reserve(max_size);
+      // No reserve(max_size): a time-only batch passes SIZE_MAX, and a flush by time would
+      // still pay for max_size slots (review finding).
       buf.push_back(std::move(*v));
       if (buf.size() >= max_size) {
         armed = false;

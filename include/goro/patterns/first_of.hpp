@@ -1,14 +1,16 @@
 // goro/patterns/first_of.hpp: replicated requests, the first result wins and the others are
 // cancelled ("Concurrency in Go", 5).
 //
-//   std::string page = goro::first_of(ctx, 3, [&](const goro::context& c, std::size_t replica) {
-//     return fetch(c, mirrors[replica]);
+//   std::string page = goro::first_of(ctx, 3, [mirrors](const goro::context& c, std::size_t replica) {
+//     return fetch(c, mirrors[replica]);   // by value: the losers may still run after the return
 //   });
 //
 // Starts f(rctx, i) for i in [0, n) in n fibers and returns the first value one of them
 // returns; rctx (a child of ctx) is then cancelled, so the others can stop early. It does not
 // wait for them: they finish in the background and their results are dropped (each has a
-// slot in a buffered channel, so none blocks). If every replica throws, first_of rethrows
+// slot in a buffered channel, so none blocks). Hence f must own what it uses (capture by
+// value or shared_ptr): a loser may still run after first_of returned and the caller's frame
+// is gone. If every replica throws, first_of rethrows
 // the first exception; if ctx is done first, it throws std::system_error(ctx.err()).
 // n == 0 throws std::invalid_argument. Each replica gets its own copy of f.
 #pragma once

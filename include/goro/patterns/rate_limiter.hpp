@@ -106,9 +106,10 @@ class rate_limiter {
       if (auto d = ctx.deadline()) max_wait = *d - now;
       r = reserve(now, n, max_wait);
       if (!r.ok) {
-        if (limit_ == 0)
+        if (r.never)
           throw std::invalid_argument("goro::rate_limiter::wait_n: n = " + std::to_string(n) +
-                                      " would wait forever: the limit is 0 and the burst is spent");
+                                      " would wait forever: the limit is 0 (or too small to refill "
+                                      "within the clock's range) and the burst is spent");
         throw std::system_error(
             make_error_code(errc::deadline_exceeded),
             "goro::rate_limiter::wait_n: n = " + std::to_string(n) + " would exceed the context deadline");
@@ -127,6 +128,7 @@ class rate_limiter {
  private:
   struct reservation {
     bool ok = false;
+    bool never = false;       // not ok because the wait could never end
     int tokens = 0;           // reserved (0 with an infinite limit: nothing to give back)
     clock::time_point act{};  // when the event may happen
   };
@@ -161,12 +163,18 @@ class rate_limiter {
   }
 
   reservation reserve(clock::time_point now, int n, std::chrono::nanoseconds max_wait) GORO_REQUIRES(mu_) {
-    if (limit_ == inf) return {true, 0, now};
+    if (limit_ == inf) return {true, false, 0, now};
     double t = advance(now) - n;
-    if (t < 0 && limit_ <= 0) return {};  // no refill, ever: nothing to wait for (and now + max overflows)
     std::chrono::nanoseconds wait = t < 0 ? duration_of(-t) : std::chrono::nanoseconds::zero();
+    // No refill ever (limit 0), or not within the clock's range (duration_of saturated, and
+    // now + wait would overflow): the wait would never end.
+    if (wait == std::chrono::nanoseconds::max() || wait >= clock::time_point::max() - now) {
+      reservation never;
+      never.never = true;
+      return never;
+    }
     if (n > burst_ || wait > max_wait) return {};
-    reservation r{true, n, now + wait};
+    reservation r{true, false, n, now + wait};
     last_ = now;
     tokens_ = t;
     last_event_ = r.act;

@@ -8,7 +8,8 @@
 // supervise() starts worker(wctx, beat) in a fiber and watches it from the calling fiber:
 // whenever `timeout` passes without a beat, or the worker returns or throws, it cancels that
 // worker's context wctx (a child of ctx) and starts a fresh one. It returns, with the number
-// of restarts, once ctx is done (cancelling the current worker) or once max_restarts would be
+// of restarts, once ctx is done (cancelling the current worker and waiting up to one timeout
+// for it to return) or once max_restarts would be
 // exceeded (then it throws std::runtime_error naming the last reason, with the worker's
 // exception nested when it threw). on_restart, if given, is called before each restart.
 //
@@ -91,7 +92,11 @@ std::size_t supervise(const context& ctx, std::chrono::nanoseconds timeout, F wo
           why = error ? restart_reason::threw : restart_reason::returned;
           break;
         default:
+          // Shutting down: a worker that watches its context returns soon; wait for it (up to
+          // one timeout) so that a well-behaved worker never outlives supervise() and what it
+          // references. A stuck one is abandoned, as documented.
           cancel();
+          goro::select(case_recv(exited), case_recv(after(timeout)));
           return restarts;
       }
     }

@@ -1,0 +1,79 @@
+// goro/detail/census.hpp: who could still wake a parked fiber, for deadlock detection.
+//
+// Go reports "all goroutines are asleep - deadlock!" when no goroutine can run and no
+// thread could make one runnable. In C++ any thread of the process may hold a channel and
+// send on it later, so goro declares a deadlock only when it can account for every thread of
+// the process (read from /proc/self/stat) as one of:
+//   * a worker of some runtime, all of them asleep with no timer pending (idle_forever);
+//   * a plain thread blocked inside a goro operation (blocked);
+//   * a thread waiting in run() for its main fiber (run_callers);
+//   * a sanitizer's own background thread (TSan has one).
+// A thread that is anything else (running, sleeping in a system call, blocked on a
+// std::mutex) might still wake a fiber, so it vetoes the report: detection errs on the side
+// of silence, never reports a program that could make progress.
+//
+// `epoch` moves whenever something could have happened that the counts do not show (a
+// worker woken by a submitter, a thread blocking or unblocking, a run() starting or ending).
+// The detector takes the counts twice, a grace period apart, with the same epoch in between.
+//
+// Counters are process-wide atomics, touched only on slow paths: a worker going to sleep
+// with no deadline, a plain thread blocking, run() entry and exit.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+
+namespace goro::detail {
+
+struct thread_census {
+  std::atomic<int> workers{0};       // worker threads started and not yet exited (all runtimes)
+  std::atomic<int> idle_forever{0};  // workers asleep with no timer deadline
+  std::atomic<int> blocked{0};       // plain threads blocked in a goro operation
+  std::atomic<int> run_callers{0};   // threads waiting in run() for the main fiber
+  std::atomic<std::uint64_t> epoch{0};
+
+  static thread_census& get() noexcept {
+    static thread_census c;
+    return c;
+  }
+  void bump() noexcept { epoch.fetch_add(1, std::memory_order_seq_cst); }
+
+  // Threads of this process that are not ours (the sanitizer's background thread excluded);
+  // -1 when /proc cannot tell.
+  int unaccounted_threads() const noexcept {
+    int n = process_threads();
+    if (n < 0) return -1;
+#if defined(GORO_TSAN)
+    n -= 1;  // TSan's background thread
+#endif
+    return n - workers.load(std::memory_order_seq_cst) - blocked.load(std::memory_order_seq_cst) -
+           run_callers.load(std::memory_order_seq_cst);
+  }
+
+  // Field 20 of /proc/self/stat (after the parenthesised command name, which may hold spaces).
+  static int process_threads() noexcept {
+    std::FILE* f = std::fopen("/proc/self/stat", "r");
+    if (f == nullptr) return -1;
+    char buf[1024];
+    std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    char* p = nullptr;
+    for (char* q = buf; *q != '\0'; ++q) {
+      if (*q == ')') p = q;
+    }
+    if (p == nullptr) return -1;
+    int field = 2;  // p points at the end of field 2
+    for (++p; *p != '\0'; ++p) {
+      if (*p == ' ' && ++field == 20) {
+        int threads = 0;
+        if (std::sscanf(p + 1, "%d", &threads) == 1) return threads;
+        return -1;
+      }
+    }
+    return -1;
+  }
+};
+
+}  // namespace goro::detail
