@@ -12,3 +12,4 @@
 #include "select.hpp"    // IWYU pragma: export
 #include "sync.hpp"      // IWYU pragma: export
 #include "time.hpp"      // IWYU pragma: export
+#include "trace.hpp"     // IWYU pragma: export

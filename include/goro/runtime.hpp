@@ -16,14 +16,22 @@
 // unwinding them (docs/scheduler.md).
 #pragma once
 
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstddef>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <stdexcept>
+#include <string>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <type_traits>
@@ -95,6 +103,66 @@ struct runtimes {
       fallback->start();
     }
     return fallback;
+  }
+};
+
+// A dump of every runtime of the process (run() calls in progress, the default runtime).
+inline std::string dump_all_runtimes() {
+  auto& rs = runtimes::get();
+  std::lock_guard<std::mutex> g(rs.mu);
+  std::string out;
+  auto one = [&out](runtime* rt, const char* what) {
+    out += "goro: " + std::string(what) + ": " + std::to_string(rt->num_fibers()) + " live fiber(s), " +
+           std::to_string(rt->procs()) + " procs\n\n" + rt->dump_text();
+  };
+  for (runtime* rt : rs.active) one(rt, "run()");
+  if (rs.fallback != nullptr) one(rs.fallback, "default runtime");
+  return out;
+}
+
+// options::dump_on_sigquit. The handler only writes a byte to a pipe (async-signal-safe); a
+// service thread reads it and writes the dump, so the dump itself may lock and allocate. The
+// thread is counted as goro's own in the deadlock census. Installed once, never removed.
+class sigquit_dumper {
+ public:
+  static void install() {
+    static std::once_flag once;
+    std::call_once(once, [] {
+      int fds[2];
+      if (pipe2(fds, O_CLOEXEC) != 0)
+        throw std::system_error(errno, std::generic_category(), "goro::options::dump_on_sigquit: pipe2");
+      write_fd() = fds[1];
+      thread_census::get().helpers.fetch_add(1, std::memory_order_seq_cst);
+      std::thread([rfd = fds[0]] {
+        for (;;) {
+          char c;
+          ssize_t n = read(rfd, &c, 1);
+          if (n < 0 && errno == EINTR) continue;
+          if (n <= 0) return;
+          std::string text = "goro: SIGQUIT: every live fiber\n\n" + dump_all_runtimes();
+          std::fwrite(text.data(), 1, text.size(), stderr);
+          std::fflush(stderr);
+        }
+      }).detach();
+      struct sigaction sa {};
+      sa.sa_handler = &on_sigquit;
+      sigemptyset(&sa.sa_mask);
+      sa.sa_flags = SA_RESTART;
+      sigaction(SIGQUIT, &sa, nullptr);
+    });
+  }
+
+ private:
+  static int& write_fd() noexcept {
+    static int fd = -1;
+    return fd;
+  }
+  static void on_sigquit(int) noexcept {
+    int saved = errno;
+    char c = 'q';
+    ssize_t w = write(write_fd(), &c, 1);
+    (void)w;
+    errno = saved;
   }
 };
 
@@ -184,6 +252,7 @@ int run(F&& main_fiber, options opts = {}, detail::spawn_site site = detail::spa
                 "goro::run: the main fiber must return void or int");
   if (in_fiber())
     throw std::logic_error("goro::run: called from inside a fiber; a fiber cannot start a runtime");
+  if (opts.dump_on_sigquit) detail::sigquit_dumper::install();
   auto& rs = detail::runtimes::get();
   auto* rtp = new detail::runtime(opts);
   {

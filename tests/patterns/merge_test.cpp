@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -338,4 +339,50 @@ TEST_CASE("or_channel with no input and a context that is never done is a nil ch
     CHECK(is_nil(goro::or_channel(goro::with_value(bg(), "k", 1), nil_int)));
     CHECK(goro::num_fibers() == base);
   });
+}
+
+namespace {
+// Counts live copies: a context value that outlives run() means a fiber holding the context
+// was abandoned (it was still waiting to run when the consumer ended run()).
+struct tracked {
+  static inline std::atomic<int> live{0};
+  tracked() { live.fetch_add(1); }
+  tracked(const tracked&) { live.fetch_add(1); }
+  tracked& operator=(const tracked&) = default;
+  ~tracked() { live.fetch_sub(1); }
+};
+}  // namespace
+
+// Regression (a clean-clone CI under ASan caught it through examples/pipeline.cpp): merge
+// closed its output before its watcher fiber had run, so a consumer that ended run() as soon
+// as the output closed stranded the watcher and leaked the context chain it held.
+TEST_CASE("merge and fan_out_ordered: every fiber they started is gone once their output closes",
+          "[patterns][merge][fan_out]") {
+  const int rounds = static_cast<int>(scaled(300));
+  int bad = 0;
+  for (int r = 0; r < rounds; ++r) {
+    // Each run ends as soon as the output closes: nothing else parks after the loop.
+    goro::run(
+        [&bad] {
+          auto ctx = goro::with_value(goro::context::background(), "k", tracked{});
+          int sum = 0;
+          for (int v : goro::merge(ctx, goro::generator(ctx, {1, 2, 3}), goro::generator(ctx, {4, 5})))
+            sum += v;
+          bad += sum != 15;
+        },
+        goro::options{.procs = 2});
+    REQUIRE(tracked::live.load() == 0);
+    goro::run(
+        [&bad] {
+          auto ctx = goro::with_value(goro::context::background(), "k", tracked{});
+          int sum = 0;
+          for (int v :
+               goro::fan_out_ordered(ctx, goro::generator(ctx, {1, 2, 3}), 2, [](int x) { return x * x; }))
+            sum += v;
+          bad += sum != 14;
+        },
+        goro::options{.procs = 2});
+    REQUIRE(tracked::live.load() == 0);
+  }
+  CHECK(bad == 0);
 }

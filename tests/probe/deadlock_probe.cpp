@@ -73,6 +73,19 @@ int main(int argc, char** argv) {
       (void)ch.recv();
     });
     std::puts("ok");
+  } else if (what == "sigquit") {
+    // options::dump_on_sigquit: SIGQUIT prints every fiber and the program goes on.
+    goro::run(
+        [] {
+          auto ch = goro::make_chan<int>();
+          goro::go([ch] { (void)ch.recv(); });
+          goro::sleep_for(20ms);
+          kill(getpid(), SIGQUIT);
+          goro::sleep_for(500ms);  // the dumper thread writes meanwhile
+          ch.close();
+        },
+        goro::options{.dump_on_sigquit = true});
+    std::puts("ok");
   } else if (what == "detection_off") {
     // A real deadlock with detection off: it hangs; the alarm ends it with "no report".
     signal(SIGALRM, [](int) {

@@ -7,6 +7,7 @@
 //   * a worker of some runtime, all of them asleep with no timer pending (idle_forever);
 //   * a plain thread blocked inside a goro operation (blocked);
 //   * a thread waiting in run() for its main fiber (run_callers);
+//   * goro's own service thread, the SIGQUIT dumper (helpers);
 //   * a sanitizer's own background thread (TSan has one).
 // A thread that is anything else (running, sleeping in a system call, blocked on a
 // std::mutex) might still wake a fiber, so it vetoes the report: detection errs on the side
@@ -31,6 +32,7 @@ struct thread_census {
   std::atomic<int> idle_forever{0};  // workers asleep with no timer deadline
   std::atomic<int> blocked{0};       // plain threads blocked in a goro operation
   std::atomic<int> run_callers{0};   // threads waiting in run() for the main fiber
+  std::atomic<int> helpers{0};       // goro's own service threads (the SIGQUIT dumper)
   std::atomic<std::uint64_t> epoch{0};
 
   static thread_census& get() noexcept {
@@ -48,7 +50,7 @@ struct thread_census {
     n -= 1;  // TSan's background thread
 #endif
     return n - workers.load(std::memory_order_seq_cst) - blocked.load(std::memory_order_seq_cst) -
-           run_callers.load(std::memory_order_seq_cst);
+           run_callers.load(std::memory_order_seq_cst) - helpers.load(std::memory_order_seq_cst);
   }
 
   // Field 20 of /proc/self/stat (after the parenthesised command name, which may hold spaces).

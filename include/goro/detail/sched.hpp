@@ -83,6 +83,7 @@
 #include "stack.hpp"
 #include "switch.hpp"
 #include "timer_heap.hpp"
+#include "trace.hpp"
 
 namespace goro {
 
@@ -94,6 +95,10 @@ struct options {
   // "goro: all fibers are asleep - deadlock!" and a fiber dump to stderr and exit with status
   // 2 (Go's rule and status).
   bool detect_deadlock = true;
+  // On SIGQUIT (Ctrl-\), write a dump of every live fiber of every runtime to stderr and go
+  // on running (Go dumps and exits). Installs a process-wide handler the first time a
+  // runtime with this option starts; it stays installed.
+  bool dump_on_sigquit = false;
 };
 
 }  // namespace goro
@@ -161,6 +166,7 @@ struct processor {
   bool dl_armed = false;
   std::uint64_t dl_epoch = 0;
   std::chrono::milliseconds dl_backoff{100};
+  trace_buffer trace;  // goro/trace.hpp; owner appends, trace_stop reads
 };
 
 inline void bump(std::atomic<std::uint64_t>& c) noexcept {
@@ -432,6 +438,7 @@ class runtime {
       p->live.store(p->live.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       bump(p->n_spawned);
       s->owner.store(f, std::memory_order_release);
+      if (GORO_UNLIKELY(tracing())) trace(p, trace_kind::spawn, f->id.load(std::memory_order_relaxed));
       ready_local(p, f, true);
     } else {
       f->id.store(id_source_.fetch_add(1, std::memory_order_relaxed), std::memory_order_relaxed);
@@ -449,6 +456,7 @@ class runtime {
     f->state.store(fiber_state::runnable, std::memory_order_relaxed);
     processor* p = current_proc();
     if (p != nullptr && p->rt == this) {
+      if (GORO_UNLIKELY(tracing())) trace(p, trace_kind::ready, f->id.load(std::memory_order_relaxed));
       ready_local(p, f, true);
     } else {
       inject(f);
@@ -462,6 +470,9 @@ class runtime {
     self->wait_since_ns.store(p->clock_ns.load(std::memory_order_relaxed), std::memory_order_relaxed);
     self->state.store(fiber_state::waiting, std::memory_order_relaxed);
     bump(p->n_parks);
+    if (GORO_UNLIKELY(tracing()))
+      trace(p, trace_kind::park, self->id.load(std::memory_order_relaxed),
+            static_cast<std::uint32_t>(self->reason.load(std::memory_order_relaxed)));
     switch_msg m;
     m.from = &self->ctx;
     m.from_fiber = self;
@@ -516,7 +527,15 @@ class runtime {
   // switch; idle workers cover every heap).
   void after_switch(switch_msg* m) noexcept {
     run_action(m);
-    poll_timers(current_proc());
+    processor* p = current_proc();
+    if (GORO_UNLIKELY(tracing()))
+      trace(p, trace_kind::run, p->current ? p->current->id.load(std::memory_order_relaxed) : 0);
+    poll_timers(p);
+  }
+
+  // Records an event in p's trace buffer (only while tracing; see trace.hpp).
+  static void trace(processor* p, trace_kind k, std::uint64_t id, std::uint32_t arg = 0) noexcept {
+    p->trace.append(steady_ns(), k, id, arg);
   }
 
   // Every 16th switch: fire p's due timers. Only where the caller holds no lock.
@@ -602,6 +621,13 @@ class runtime {
     c.procs = nprocs_;
     c.idle_procs = npidle_.load(std::memory_order_relaxed);
     return c;
+  }
+
+  // Calls fn(index, buffer) for every processor's trace buffer (goro/trace.hpp, with the
+  // trace stopped).
+  template <class Fn>
+  void for_each_trace_buffer(Fn&& fn) const {
+    for (unsigned i = 0; i < nprocs_; ++i) fn(i, procs_[i].trace);
   }
 
   // Calls fn(fiber*) for every live fiber of this runtime (a snapshot; see fiber.hpp).
@@ -882,6 +908,7 @@ class runtime {
         if (stopping_.load(std::memory_order_relaxed)) return nullptr;
         if (fiber* f = p->runq.steal_from(v->runq, false)) {
           bump(p->n_steals);
+          if (GORO_UNLIKELY(tracing())) trace(p, trace_kind::steal, 0, v->index);
           return f;
         }
         // The victim's runnext is what it will run next: a fiber just readied by a channel
@@ -898,6 +925,7 @@ class runtime {
           if (v->schedtick.load(std::memory_order_relaxed) == tick) {
             if (fiber* f = p->runq.steal_from(v->runq, true)) {
               bump(p->n_steals);
+              if (GORO_UNLIKELY(tracing())) trace(p, trace_kind::steal, 0, v->index);
               return f;
             }
           }

@@ -74,6 +74,11 @@ auto fan_out_ordered(const context& ctx, recv_chan<T> in, std::size_t workers, F
   chan<job> jobs = make_chan<job>();
   chan<chan<R>> order = make_chan<chan<R>>(workers);
   chan<R> out = make_chan<R>();
+  // The collector closes `out` only after every worker has returned (the last one closes
+  // `idle`): a consumer that sees the close may end run() at once, and a worker still waiting
+  // to run would then never run again and leak its captures.
+  chan<unit> idle = make_chan<unit>();
+  auto left = std::make_shared<std::atomic<std::size_t>>(workers);
 
   goro::go([ctx, in, jobs, order] {  // dispatcher
     while (std::optional<T> v = recv_or_done(ctx, in)) {
@@ -84,16 +89,20 @@ auto fan_out_ordered(const context& ctx, recv_chan<T> in, std::size_t workers, F
     order.close();
   });
   for (std::size_t w = 0; w < workers; ++w) {
-    goro::go([ctx, jobs, f]() mutable {
+    goro::go([ctx, jobs, f, idle, left]() mutable {
       while (std::optional<job> j = recv_or_done(ctx, jobs))
         j->slot.send(f(std::move(j->value)));  // never blocks
+      if (left->fetch_sub(1, std::memory_order_acq_rel) == 1) idle.close();
     });
   }
-  goro::go([ctx, order, out] {  // collector
+  goro::go([ctx, order, out, idle] {  // collector
     while (std::optional<chan<R>> slot = recv_or_done(ctx, order)) {
       std::optional<R> r = recv_or_done(ctx, *slot);
       if (!r || !send_or_done(ctx, out, std::move(*r))) break;
     }
+    // Workers end once the dispatcher closed `jobs` (input drained) or ctx is done; when the
+    // collector stopped early for ctx, so do they.
+    (void)idle.recv();
     out.close();
   });
   return recv_chan<R>(out);

@@ -62,7 +62,13 @@ recv_chan<T> merge(const context& ctx, std::vector<recv_chan<T>> inputs) {
       }
       if (!send_or_done(inner, out, std::move(*r.value))) break;
     }
+    // The watcher must be gone before the output closes: a consumer that sees the close may
+    // end run() at once, and a fiber still waiting to run then would never run again (its
+    // captures, the context chain among them, would leak). It closes `stop` as its last act
+    // while running, and a running fiber always reaches its exit.
     cancel();
+    while (stop.recv()) {
+    }
     out.close();
   });
   return out;
