@@ -131,9 +131,10 @@ class sigquit_dumper {
       int fds[2];
       if (pipe2(fds, O_CLOEXEC) != 0)
         throw std::system_error(errno, std::generic_category(), "goro::options::dump_on_sigquit: pipe2");
-      write_fd() = fds[1];
-      thread_census::get().helpers.fetch_add(1, std::memory_order_seq_cst);
+      fcntl(fds[1], F_SETFL, O_NONBLOCK);  // a flood of signals must not block the handler
+      write_fd().store(fds[1], std::memory_order_release);
       std::thread([rfd = fds[0]] {
+        thread_census::get().helpers.fetch_add(1, std::memory_order_seq_cst);  // once it exists
         for (;;) {
           char c;
           ssize_t n = read(rfd, &c, 1);
@@ -153,14 +154,14 @@ class sigquit_dumper {
   }
 
  private:
-  static int& write_fd() noexcept {
-    static int fd = -1;
+  static std::atomic<int>& write_fd() noexcept {
+    static std::atomic<int> fd{-1};
     return fd;
   }
   static void on_sigquit(int) noexcept {
     int saved = errno;
     char c = 'q';
-    ssize_t w = write(write_fd(), &c, 1);
+    ssize_t w = write(write_fd().load(std::memory_order_acquire), &c, 1);
     (void)w;
     errno = saved;
   }
@@ -276,31 +277,28 @@ int run(F&& main_fiber, options opts = {}, detail::spawn_site site = detail::spa
   int result = 0;
   std::atomic<bool> done{false};
   detail::thread_parker* parker = &detail::this_thread_parker();
-  // Counted before the main fiber can park: the deadlock detector accounts for this thread.
+  // The deadlock census counts this thread while it waits below; the main fiber uncounts it
+  // before waking it (the waker uncounts, see census.hpp). Before the count the thread is one
+  // the detector does not know, which only keeps the detector silent.
   detail::thread_census& census = detail::thread_census::get();
-  census.run_callers.fetch_add(1, std::memory_order_seq_cst);
-  census.bump();
-  struct uncount {
-    detail::thread_census& c;
-    ~uncount() {
-      c.run_callers.fetch_sub(1, std::memory_order_seq_cst);
-      c.bump();
-    }
-  } uncount_caller{census};
   rt.spawn(
-      [&main_fiber, &result, &done, parker, rtp] {
+      [&main_fiber, &result, &done, parker, rtp, &census] {
         if constexpr (std::is_void_v<R>) {
           (void)result;
           main_fiber();
         } else {
           result = static_cast<int>(main_fiber());
         }
-        rtp->begin_stop();                            // no other fiber starts or resumes from now on
+        rtp->begin_stop();  // no other fiber starts or resumes from now on
+        census.run_callers.fetch_sub(1, std::memory_order_seq_cst);
+        census.bump();
         done.store(true, std::memory_order_release);  // run() may return from here on
         parker->unpark();                             // the thread's parker outlives run()
       },
       site);
   rt.start();
+  census.run_callers.fetch_add(1, std::memory_order_seq_cst);
+  census.bump();
   while (!done.load(std::memory_order_acquire)) parker->park();
   return result;  // unreg stops the runtime and frees (or keeps) it
 }

@@ -15,15 +15,25 @@
 //
 // `epoch` moves whenever something could have happened that the counts do not show (a
 // worker woken by a submitter, a thread blocking or unblocking, a run() starting or ending).
-// The detector takes the counts twice, a grace period apart, with the same epoch in between.
+// The detector takes the counts twice, a full grace period apart, with the same epoch in
+// between, and finally checks that no other thread is running. The *waker* takes a sleeper
+// out of the counts (and moves the epoch), never the sleeper when it gets to run: a thread
+// that was woken but not yet scheduled must not look asleep.
 //
 // Counters are process-wide atomics, touched only on slow paths: a worker going to sleep
 // with no deadline, a plain thread blocking, run() entry and exit.
 #pragma once
 
+#include <dirent.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 namespace goro::detail {
 
@@ -34,9 +44,16 @@ struct thread_census {
   std::atomic<int> run_callers{0};   // threads waiting in run() for the main fiber
   std::atomic<int> helpers{0};       // goro's own service threads (the SIGQUIT dumper)
   std::atomic<std::uint64_t> epoch{0};
+  // Set in a fork() child: the counts describe the parent's threads, so detection is off.
+  std::atomic<bool> forked{false};
 
   static thread_census& get() noexcept {
     static thread_census c;
+    static const bool registered = [] {
+      pthread_atfork(nullptr, nullptr, [] { c.forked.store(true, std::memory_order_relaxed); });
+      return true;
+    }();
+    (void)registered;
     return c;
   }
   void bump() noexcept { epoch.fetch_add(1, std::memory_order_seq_cst); }
@@ -51,6 +68,41 @@ struct thread_census {
 #endif
     return n - workers.load(std::memory_order_seq_cst) - blocked.load(std::memory_order_seq_cst) -
            run_callers.load(std::memory_order_seq_cst) - helpers.load(std::memory_order_seq_cst);
+  }
+
+  // Whether a thread of this process other than the caller is running or runnable (state R
+  // in /proc/self/task/*/stat): the last safety net before a report. False when /proc cannot
+  // tell (the counts already said every thread is accounted for).
+  static bool others_running() noexcept {
+    const long self = syscall(SYS_gettid);
+    DIR* d = opendir("/proc/self/task");
+    if (d == nullptr) return false;
+    bool running = false;
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      const long tid = std::atol(e->d_name);
+      if (tid == self) continue;
+      char path[64];
+      std::snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+      if (thread_state(path) == 'R') {
+        running = true;
+        break;
+      }
+    }
+    closedir(d);
+    return running;
+  }
+
+  // The state letter of a /proc stat file (the field after the parenthesised command name).
+  static char thread_state(const char* path) noexcept {
+    std::FILE* f = std::fopen(path, "r");
+    if (f == nullptr) return '?';
+    char buf[512];
+    std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    std::fclose(f);
+    buf[n] = '\0';
+    const char* p = std::strrchr(buf, ')');
+    return p != nullptr && p[1] == ' ' ? p[2] : '?';
   }
 
   // Field 20 of /proc/self/stat (after the parenthesised command name, which may hold spaces).

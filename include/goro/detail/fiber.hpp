@@ -71,6 +71,14 @@ struct fiber {
   std::atomic<const char*> site_file{nullptr};
   std::atomic<const char*> site_function{nullptr};
   std::atomic<unsigned> site_line{0};
+
+  // Resets a recycled control block for its next fiber (spawn fills in the rest).
+  void reuse() noexcept {
+    ctx = context{};
+    state.store(fiber_state::runnable, std::memory_order_relaxed);
+    reason.store(wait_reason::none, std::memory_order_relaxed);
+    wait_since_ns.store(0, std::memory_order_relaxed);
+  }
 };
 
 inline const char* to_string(wait_reason r) noexcept {

@@ -41,18 +41,12 @@ class waker {
       fiber_->rt->park(fiber_, unlock, arg);
       fiber_->reason.store(wait_reason::none, std::memory_order_relaxed);
     } else {
-      // Counted for deadlock detection (census.hpp) before the waker can see the record:
-      // a thread that is about to block is, for the detector, already one that could act.
+      // Counted for deadlock detection (census.hpp) before the waker can see the record;
+      // wake() uncounts it (every block() has exactly one wake()), so a thread that was woken
+      // but not yet scheduled never looks blocked.
       thread_census& c = thread_census::get();
       c.blocked.fetch_add(1, std::memory_order_seq_cst);
       c.bump();
-      struct uncount {
-        thread_census& c;
-        ~uncount() {
-          c.blocked.fetch_sub(1, std::memory_order_seq_cst);
-          c.bump();
-        }
-      } u{c};
       unlock(arg);
       // state_: 0 waiting, 1 woken, 2 asleep on the futex. The word lives in this record, so
       // the waker never touches memory of ours that outlives the record (a thread may exit
@@ -78,6 +72,9 @@ class waker {
       f->rt->ready(f);
     } else {
       auto* word = &state_;
+      thread_census& c = thread_census::get();
+      c.blocked.fetch_sub(1, std::memory_order_seq_cst);
+      c.bump();
       // The waiter may return (and its record die) as soon as it sees 1.
       if (word->exchange(1, std::memory_order_release) == 2) futex_wake(word, 1);
     }

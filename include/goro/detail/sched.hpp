@@ -163,10 +163,9 @@ struct processor {
   // the worker wakes up, so parking never reads the clock. Owner writes, dumps read.
   std::atomic<std::int64_t> clock_ns{0};
   // Deadlock watch (find_runnable), owner only.
-  bool dl_armed = false;
-  std::uint64_t dl_epoch = 0;
-  std::chrono::milliseconds dl_backoff{100};
-  trace_buffer trace;  // goro/trace.hpp; owner appends, trace_stop reads
+  bool asleep_forever = false;  // counted in thread_census::idle_forever; guarded by runtime::mu_
+  std::chrono::milliseconds dl_backoff{100};  // owner only
+  trace_buffer trace;                         // goro/trace.hpp; owner appends, trace_stop reads
 };
 
 inline void bump(std::atomic<std::uint64_t>& c) noexcept {
@@ -409,7 +408,17 @@ class runtime {
       free_stack(p, s);
       throw;
     }
-    fiber* f = ::new (static_cast<void*>(fb_addr)) fiber();
+    // The control block is built once per slot and reset on reuse: a dump may still be reading
+    // the observable atomics of the slot's previous fiber, and re-running the constructor
+    // would write them non-atomically (a data race; review finding).
+    fiber* f;
+    if (s->fiber_built) {
+      f = std::launder(reinterpret_cast<fiber*>(fb_addr));
+      f->reuse();
+    } else {
+      f = ::new (static_cast<void*>(fb_addr)) fiber();
+      s->fiber_built = true;
+    }
     f->rt = this;
     f->slot = s;
     f->stack_lo = lo;
@@ -479,7 +488,7 @@ class runtime {
     m.kind = after_kind::unlock;
     m.unlock = unlock;
     m.unlock_arg = arg;
-    switch_away(self, m);
+    switch_away(p, self, m);  // p read once: current_proc() is an opaque call by design
   }
 
   // The calling fiber gives way to another runnable fiber, if any, and stays runnable.
@@ -570,7 +579,7 @@ class runtime {
 #endif
         stack_slot* s = f->slot;
         s->owner.store(nullptr, std::memory_order_relaxed);
-        f->~fiber();
+        static_assert(std::is_trivially_destructible_v<fiber>, "control blocks are reused, never destroyed");
         free_stack(current_proc(), s);
         break;
       }
@@ -859,7 +868,18 @@ class runtime {
     q->idle = false;
     q->handed_spinning = spinning;
     npidle_.fetch_sub(1, std::memory_order_seq_cst);
+    wake_census_locked(q);
     return q;
+  }
+  // The waker, not the woken worker, takes a sleeper out of the deadlock census and moves the
+  // epoch: a worker that has been woken but not yet scheduled by the OS must not look asleep
+  // to the detector (review finding: a delayed wake-up could otherwise be reported).
+  static void wake_census_locked(processor* q) noexcept {
+    if (!q->asleep_forever) return;
+    q->asleep_forever = false;
+    thread_census& c = thread_census::get();
+    c.idle_forever.fetch_sub(1, std::memory_order_seq_cst);
+    c.bump();
   }
   void idle_remove_locked(processor* p) noexcept {
     for (processor** pp = &idle_head_; *pp != nullptr; pp = &(*pp)->idle_next) {
@@ -1049,31 +1069,48 @@ class runtime {
 
   // ---- sleeping with no timer pending; deadlock detection (census.hpp) ----
   // The worker is on the idle list. Every worker but the last one to fall asleep just parks;
-  // the last one (all workers of the process idle with no deadline) is the watcher: it parks
-  // with a timeout and checks twice, a grace period apart, that every thread is accounted for
-  // and the census epoch did not move. Nothing could wake a fiber then: report and abort. When
-  // a thread goro does not know about exists, it re-checks with a backoff up to 5 s (it may
-  // exit, leaving the fibers stranded), which costs one /proc read per period.
+  // the last one (all workers of the process idle with no deadline) is the watcher. It checks
+  // that every thread is accounted for, waits a full grace period (leaving early only when it
+  // is taken off the idle list), and checks again, requiring the census epoch not to have
+  // moved and no other thread of the process to be running (/proc/self/task). Only then is
+  // nothing able to wake a fiber: report and exit. Wakers take sleepers out of the census
+  // themselves (wake_census_locked, waker::wake, run()'s main fiber), so a thread that was
+  // woken but not yet scheduled never looks asleep. When a thread goro does not know about
+  // exists, the watcher re-checks with a backoff up to 5 s (that thread may exit, stranding
+  // the fibers): one /proc read per period while the whole process idles with parked fibers.
   void sleep_idle(processor* p) noexcept {
     thread_census& c = thread_census::get();
-    int idle = c.idle_forever.fetch_add(1, std::memory_order_seq_cst) + 1;
-    if (!detect_deadlock_ || idle < c.workers.load(std::memory_order_seq_cst)) {
-      p->dl_armed = false;
+    int idle;
+    {
+      std::lock_guard<spinlock> g(mu_);
+      if (!p->idle) return;  // already woken: take the permit in the caller's cleanup
+      p->asleep_forever = true;
+      idle = c.idle_forever.fetch_add(1, std::memory_order_seq_cst) + 1;
+    }
+    if (!detect_deadlock_ || c.forked.load(std::memory_order_relaxed) ||
+        idle < c.workers.load(std::memory_order_seq_cst)) {
       p->parker.park();
     } else {
       watch_for_deadlock(p, c);
     }
-    c.idle_forever.fetch_sub(1, std::memory_order_seq_cst);
-    bool woken;  // popped off the idle list by a submitter: something happened
-    {
-      std::lock_guard<spinlock> g(mu_);
-      woken = !p->idle;
+    std::lock_guard<spinlock> g(mu_);
+    if (p->asleep_forever) {  // woke on its own (a timeout of the watcher): nothing happened
+      p->asleep_forever = false;
+      c.idle_forever.fetch_sub(1, std::memory_order_seq_cst);
+    } else {
+      p->dl_backoff = std::chrono::milliseconds(100);  // a waker took us: something happened
     }
-    if (woken) {
-      c.bump();
-      p->dl_armed = false;
-      p->dl_backoff = std::chrono::milliseconds(100);
-    }
+  }
+
+  bool still_idle(processor* p) noexcept {
+    std::lock_guard<spinlock> g(mu_);
+    return p->idle;
+  }
+
+  bool census_quiet(thread_census& c) const noexcept {
+    return (num_fibers() > 0 || c.blocked.load(std::memory_order_seq_cst) > 0) &&
+           c.idle_forever.load(std::memory_order_seq_cst) == c.workers.load(std::memory_order_seq_cst) &&
+           c.unaccounted_threads() == 0;
   }
 
   void watch_for_deadlock(processor* p, thread_census& c) noexcept {
@@ -1082,21 +1119,24 @@ class runtime {
     const bool all_idle =
         c.idle_forever.load(std::memory_order_seq_cst) == c.workers.load(std::memory_order_seq_cst);
     if (!asleep || !all_idle) {
-      p->dl_armed = false;
       p->parker.park();
       return;
     }
+    const std::uint64_t e = c.epoch.load(std::memory_order_seq_cst);
     if (c.unaccounted_threads() != 0) {  // someone we do not know about may still act
-      p->dl_armed = false;
       p->parker.park_until(std::chrono::steady_clock::now() + p->dl_backoff);
       p->dl_backoff = std::min(p->dl_backoff * 2, max_backoff);
       return;
     }
-    const std::uint64_t e = c.epoch.load(std::memory_order_seq_cst);
-    if (p->dl_armed && p->dl_epoch == e) report_deadlock(c);
-    p->dl_armed = true;
-    p->dl_epoch = e;
-    p->parker.park_until(std::chrono::steady_clock::now() + grace);
+    // A full grace period: a leftover permit (a wake that raced with an earlier timeout) ends
+    // park_until early without anyone having taken us off the idle list; park again then.
+    const auto until = std::chrono::steady_clock::now() + grace;
+    do {
+      p->parker.park_until(until);
+      if (!still_idle(p)) return;  // woken for work
+    } while (std::chrono::steady_clock::now() < until);
+    if (c.epoch.load(std::memory_order_seq_cst) == e && census_quiet(c) && !thread_census::others_running())
+      report_deadlock(c);
   }
 
   [[noreturn]] void report_deadlock(thread_census& c) noexcept {
@@ -1194,7 +1234,9 @@ class runtime {
   }
 
   void switch_away(fiber* self, switch_msg& m) noexcept {
-    processor* p = current_proc();
+    switch_away(current_proc(), self, m);
+  }
+  void switch_away(processor* p, fiber* self, switch_msg& m) noexcept {
     check_stack(self);
     fiber* next = stopping_.load(std::memory_order_relaxed) ? nullptr : next_local(p);
     if (next != nullptr) next->state.store(fiber_state::running, std::memory_order_relaxed);

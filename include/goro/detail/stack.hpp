@@ -64,6 +64,7 @@ struct stack_slot {
   // is fully built, cleared when it ends. Dumps walk the slabs and read it from any thread;
   // the record sits in the slot's top page, which is never given back, so the read is safe.
   std::atomic<void*> owner{nullptr};
+  bool fiber_built = false;  // the slot's fiber control block exists (built once, reused)
   stack_slot* next_free() const noexcept { return *link(); }
   void set_next_free(stack_slot* s) noexcept { *link() = s; }
   stack_slot** link() const noexcept;
@@ -291,6 +292,9 @@ class stack_pool {
   std::size_t built_slabs_ = 0;    // slabs_[0, built_slabs_) have all their records built
   std::size_t built_pending_ = 0;  // slabs built beyond that prefix while another was in progress
 };
+
+// The record and the free-list link must fit below the canary word, in the slot's top 64 bytes.
+static_assert(sizeof(stack_slot) + sizeof(stack_slot*) <= 56, "stack_slot outgrew the slot's top 64 bytes");
 
 // The free-list link is the word right after the record (still in the slot's top 64 bytes).
 inline stack_slot** stack_slot::link() const noexcept {
