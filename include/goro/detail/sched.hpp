@@ -462,7 +462,9 @@ class runtime {
   // it goes to runnext (it runs next: a channel hand-off continues at once); otherwise to
   // the global queue. The caller must not touch f's waiter record afterwards.
   void ready(fiber* f) noexcept {
-    f->state.store(fiber_state::runnable, std::memory_order_relaxed);
+    // No state store here: the waker usually runs on another core, and writing the readied
+    // fiber's control block there costs a cache-line transfer per wake-up (measured: MPMC4x4
+    // +13%). A dump shows a readied fiber as waiting until it runs (a snapshot anyway).
     processor* p = current_proc();
     if (p != nullptr && p->rt == this) {
       if (GORO_UNLIKELY(tracing())) trace(p, trace_kind::ready, f->id.load(std::memory_order_relaxed));
