@@ -68,23 +68,17 @@ decltype(auto) with_caller_runtime(Fn&& fn) {
 inline std::vector<fiber_info> fibers_of(const runtime* rt) {
   std::vector<fiber_info> out;
   if (rt == nullptr) return out;
-  const std::int64_t now = steady_ns();
-  rt->for_each_fiber([&](const fiber* f) {
+  for (const fiber_snapshot& r : rt->snapshot_fibers()) {
     fiber_info i;
-    i.id = f->id.load(std::memory_order_relaxed);
-    fiber_state st = f->state.load(std::memory_order_relaxed);
-    i.state = to_string(st);
-    if (st == fiber_state::waiting) {
-      i.wait_reason = to_string(f->reason.load(std::memory_order_relaxed));
-      std::int64_t since = f->wait_since_ns.load(std::memory_order_relaxed);
-      if (since > 0 && now > since) i.waiting = std::chrono::nanoseconds(now - since);
-    }
-    if (const char* file = f->site_file.load(std::memory_order_relaxed)) i.file = file;
-    if (const char* fn = f->site_function.load(std::memory_order_relaxed)) i.function = fn;
-    i.line = f->site_line.load(std::memory_order_relaxed);
+    i.id = r.id;
+    i.state = to_string(r.state);
+    if (r.state == fiber_state::waiting) i.wait_reason = to_string(r.reason);
+    i.waiting = std::chrono::nanoseconds(r.waited_ns);
+    if (r.file != nullptr) i.file = r.file;
+    if (r.function != nullptr) i.function = r.function;
+    i.line = r.line;
     out.push_back(std::move(i));
-  });
-  std::sort(out.begin(), out.end(), [](const fiber_info& a, const fiber_info& b) { return a.id < b.id; });
+  }
   return out;
 }
 

@@ -84,40 +84,44 @@ inline std::size_t trace_stop(std::ostream& os) {
         out += buf;
         ++written;
       };
+      // An instant event on this processor's track; `fiber` names the fiber it is about.
+      auto instant = [&](const char* name, const char* cat, std::int64_t ts, const std::uint64_t* fiber) {
+        char args[48] = "";
+        if (fiber != nullptr)
+          std::snprintf(args, sizeof args, ",\"args\":{\"fiber\":%llu}",
+                        static_cast<unsigned long long>(*fiber));
+        std::snprintf(buf, sizeof buf,
+                      ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":%u,"
+                      "\"ts\":%.3f%s}",
+                      name, cat, proc, us(ts), args);
+        out += buf;
+        ++written;
+      };
+      char name[64];
       for (std::size_t i = 0; i < n; ++i) {
         const detail::trace_event& e = b.ev[i];
-        const auto id = static_cast<unsigned long long>(e.id);
         switch (e.kind) {
           case detail::trace_kind::run:
             close_slice(e.ts_ns);
             running = e.id;
             since = e.ts_ns;
-            continue;
+            break;
           case detail::trace_kind::park:
-            std::snprintf(
-                buf, sizeof buf,
-                ",\n{\"name\":\"park: %s\",\"cat\":\"park\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":%u,"
-                "\"ts\":%.3f,\"args\":{\"fiber\":%llu}}",
-                detail::to_string(static_cast<detail::wait_reason>(e.arg)), proc, us(e.ts_ns), id);
+            std::snprintf(name, sizeof name, "park: %s",
+                          detail::to_string(static_cast<detail::wait_reason>(e.arg)));
+            instant(name, "park", e.ts_ns, &e.id);
             break;
           case detail::trace_kind::spawn:
+            instant("spawn", "spawn", e.ts_ns, &e.id);
+            break;
           case detail::trace_kind::ready:
-            std::snprintf(buf, sizeof buf,
-                          ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,\"tid\":%u,"
-                          "\"ts\":%.3f,\"args\":{\"fiber\":%llu}}",
-                          e.kind == detail::trace_kind::spawn ? "spawn" : "ready",
-                          e.kind == detail::trace_kind::spawn ? "spawn" : "ready", proc, us(e.ts_ns), id);
+            instant("ready", "ready", e.ts_ns, &e.id);
             break;
           case detail::trace_kind::steal:
-            std::snprintf(
-                buf, sizeof buf,
-                ",\n{\"name\":\"steal from proc %u\",\"cat\":\"steal\",\"ph\":\"i\",\"s\":\"t\",\"pid\":1,"
-                "\"tid\":%u,\"ts\":%.3f}",
-                e.arg, proc, us(e.ts_ns));
+            std::snprintf(name, sizeof name, "steal from proc %u", e.arg);
+            instant(name, "steal", e.ts_ns, nullptr);
             break;
         }
-        out += buf;
-        ++written;
       }
       close_slice(end);
     });

@@ -21,12 +21,6 @@ namespace {
 
 using batches = std::vector<std::vector<int>>;
 
-std::vector<int> iota_vec(int n) {
-  std::vector<int> v;
-  for (int i = 0; i < n; ++i) v.push_back(i);
-  return v;
-}
-
 }  // namespace
 
 TEST_CASE("batch by size: full batches, then the last partial one when the input closes",

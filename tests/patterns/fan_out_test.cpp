@@ -19,16 +19,6 @@ using goro_test::run_test;
 using goro_test::scaled;
 using namespace pt;
 
-namespace {
-
-std::vector<int> iota_vec(int n) {
-  std::vector<int> v;
-  for (int i = 0; i < n; ++i) v.push_back(i);
-  return v;
-}
-
-}  // namespace
-
 TEST_CASE("fan_out: the multiset of f's results, n workers at a time, then closed", "[patterns][fan_out]") {
   const unsigned procs = GENERATE(1u, 2u);
   CAPTURE(procs);

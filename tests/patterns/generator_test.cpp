@@ -19,16 +19,6 @@ using goro_test::let_others_run;
 using goro_test::run_test;
 using namespace pt;
 
-namespace {
-
-std::vector<int> iota_vec(int n, int from = 0) {
-  std::vector<int> v;
-  for (int i = 0; i < n; ++i) v.push_back(from + i);
-  return v;
-}
-
-}  // namespace
-
 TEST_CASE("generator: the range's values in order, then closed", "[patterns][generator]") {
   const unsigned procs = GENERATE(1u, 2u);
   CAPTURE(procs);

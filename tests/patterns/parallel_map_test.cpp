@@ -30,12 +30,6 @@ struct item_error : std::runtime_error {
   explicit item_error(int i) : std::runtime_error("item " + std::to_string(i)), id(i) {}
 };
 
-std::vector<int> iota_vec(int n) {
-  std::vector<int> v;
-  for (int i = 0; i < n; ++i) v.push_back(i);
-  return v;
-}
-
 // Runs parallel_map and returns the id of the item_error it threw (-1: returned, -2: other).
 template <class R, class F>
 int map_error_id(const goro::context& ctx, R&& items, int limit, F f) {

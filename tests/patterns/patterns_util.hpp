@@ -103,6 +103,13 @@ inline bool await_done(const goro::context& ctx, std::chrono::milliseconds limit
   return goro::select(goro::case_recv(ctx.done()), goro::case_recv(goro::after(limit))) == 0;
 }
 
+// from, from + 1, ..., from + n - 1
+inline std::vector<int> iota_vec(int n, int from = 0) {
+  std::vector<int> v;
+  for (int i = 0; i < n; ++i) v.push_back(from + i);
+  return v;
+}
+
 inline void note_max(std::atomic<int>& peak, int v) {
   int p = peak.load();
   while (p < v && !peak.compare_exchange_weak(p, v)) {

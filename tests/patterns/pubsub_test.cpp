@@ -27,12 +27,6 @@ namespace {
 
 using int_hub = goro::hub<int>;
 
-std::vector<int> iota_vec(int n) {
-  std::vector<int> v;
-  for (int i = 0; i < n; ++i) v.push_back(i);
-  return v;
-}
-
 }  // namespace
 
 TEST_CASE("hub: every subscriber gets every value, in order; close ends every subscription",

@@ -93,38 +93,36 @@ struct thread_census {
     return running;
   }
 
-  // The state letter of a /proc stat file (the field after the parenthesised command name).
-  static char thread_state(const char* path) noexcept {
+  // Reads a /proc stat file into buf and returns its third field (the state letter), which
+  // follows the parenthesised command name (the name may hold spaces and parentheses, hence
+  // the last ')'); null when the file cannot be read or parsed.
+  static const char* stat_fields(const char* path, char* buf, std::size_t size) noexcept {
     std::FILE* f = std::fopen(path, "r");
-    if (f == nullptr) return '?';
-    char buf[512];
-    std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+    if (f == nullptr) return nullptr;
+    std::size_t n = std::fread(buf, 1, size - 1, f);
     std::fclose(f);
     buf[n] = '\0';
     const char* p = std::strrchr(buf, ')');
-    return p != nullptr && p[1] == ' ' ? p[2] : '?';
+    return p != nullptr && p[1] == ' ' && p[2] != '\0' ? p + 2 : nullptr;
   }
 
-  // Field 20 of /proc/self/stat (after the parenthesised command name, which may hold spaces).
+  static char thread_state(const char* path) noexcept {
+    char buf[512];
+    const char* p = stat_fields(path, buf, sizeof buf);
+    return p != nullptr ? *p : '?';
+  }
+
+  // Field 20 of /proc/self/stat: the number of threads.
   static int process_threads() noexcept {
-    std::FILE* f = std::fopen("/proc/self/stat", "r");
-    if (f == nullptr) return -1;
     char buf[1024];
-    std::size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-    std::fclose(f);
-    buf[n] = '\0';
-    char* p = nullptr;
-    for (char* q = buf; *q != '\0'; ++q) {
-      if (*q == ')') p = q;
-    }
-    if (p == nullptr) return -1;
-    int field = 2;  // p points at the end of field 2
-    for (++p; *p != '\0'; ++p) {
-      if (*p == ' ' && ++field == 20) {
+    const char* p = stat_fields("/proc/self/stat", buf, sizeof buf);
+    for (int field = 3; p != nullptr; ++field) {
+      if (field == 20) {
         int threads = 0;
-        if (std::sscanf(p + 1, "%d", &threads) == 1) return threads;
-        return -1;
+        return std::sscanf(p, "%d", &threads) == 1 ? threads : -1;
       }
+      p = std::strchr(p, ' ');
+      if (p != nullptr) ++p;
     }
     return -1;
   }

@@ -177,6 +177,17 @@ inline std::int64_t steady_ns() noexcept {
       .count();
 }
 
+// One fiber as a dump sees it (runtime::snapshot_fibers).
+struct fiber_snapshot {
+  std::uint64_t id = 0;
+  fiber_state state = fiber_state::runnable;
+  wait_reason reason = wait_reason::none;  // none unless waiting
+  std::int64_t waited_ns = 0;              // 0 unless waiting
+  const char* file = nullptr;              // spawn site; null for go(f, args...)
+  const char* function = nullptr;
+  unsigned line = 0;
+};
+
 // Totals over a runtime's processors (goro::stats() adds the process-wide parts).
 struct runtime_counters {
   std::uint64_t spawned = 0, parks = 0, switches = 0, steals = 0;
@@ -641,39 +652,40 @@ class runtime {
     for (unsigned i = 0; i < nprocs_; ++i) fn(i, procs_[i].trace);
   }
 
-  // Calls fn(fiber*) for every live fiber of this runtime (a snapshot; see fiber.hpp).
-  template <class Fn>
-  void for_each_fiber(Fn&& fn) const {
-    pool_.for_each_owner([&](void* o) { fn(static_cast<const fiber*>(o)); });
+  // Every live fiber of this runtime, read field by field without stopping anything (see
+  // fiber.hpp), ordered by id. The one reader of the observable fields: dumps, deadlock
+  // reports and goro::fibers() all go through it.
+  std::vector<fiber_snapshot> snapshot_fibers() const {
+    std::vector<fiber_snapshot> rows;
+    const std::int64_t now = steady_ns();
+    pool_.for_each_owner([&](void* o) {
+      const fiber* f = static_cast<const fiber*>(o);
+      fiber_snapshot r;
+      r.id = f->id.load(std::memory_order_relaxed);
+      r.state = f->state.load(std::memory_order_relaxed);
+      if (r.state == fiber_state::waiting) {
+        r.reason = f->reason.load(std::memory_order_relaxed);
+        std::int64_t since = f->wait_since_ns.load(std::memory_order_relaxed);
+        if (since > 0 && now > since) r.waited_ns = now - since;
+      }
+      r.file = f->site_file.load(std::memory_order_relaxed);
+      r.function = f->site_function.load(std::memory_order_relaxed);
+      r.line = f->site_line.load(std::memory_order_relaxed);
+      rows.push_back(r);
+    });
+    std::sort(rows.begin(), rows.end(),
+              [](const fiber_snapshot& a, const fiber_snapshot& b) { return a.id < b.id; });
+    return rows;
   }
 
   // Go-style dump of every live fiber, one paragraph each, ordered by id.
   std::string dump_text() const {
-    struct row {
-      std::uint64_t id;
-      fiber_state state;
-      wait_reason reason;
-      std::int64_t since;
-      const char *file, *function;
-      unsigned line;
-    };
-    std::vector<row> rows;
-    for_each_fiber([&](const fiber* f) {
-      rows.push_back(
-          row{f->id.load(std::memory_order_relaxed), f->state.load(std::memory_order_relaxed),
-              f->reason.load(std::memory_order_relaxed), f->wait_since_ns.load(std::memory_order_relaxed),
-              f->site_file.load(std::memory_order_relaxed), f->site_function.load(std::memory_order_relaxed),
-              f->site_line.load(std::memory_order_relaxed)});
-    });
-    std::sort(rows.begin(), rows.end(), [](const row& a, const row& b) { return a.id < b.id; });
-    const std::int64_t now = steady_ns();
     std::string out;
     char buf[512];
-    for (const row& r : rows) {
+    for (const fiber_snapshot& r : snapshot_fibers()) {
       if (r.state == fiber_state::waiting) {
-        double secs = r.since > 0 && now > r.since ? static_cast<double>(now - r.since) / 1e9 : 0.0;
         std::snprintf(buf, sizeof buf, "fiber %llu [%s, %.3f s]:\n", static_cast<unsigned long long>(r.id),
-                      to_string(r.reason), secs);
+                      to_string(r.reason), static_cast<double>(r.waited_ns) / 1e9);
       } else {
         std::snprintf(buf, sizeof buf, "fiber %llu [%s]:\n", static_cast<unsigned long long>(r.id),
                       to_string(r.state));
