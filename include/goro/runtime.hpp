@@ -122,7 +122,8 @@ inline std::string dump_all_runtimes() {
 
 // options::dump_on_sigquit. The handler only writes a byte to a pipe (async-signal-safe); a
 // service thread reads it and writes the dump, so the dump itself may lock and allocate. The
-// thread is counted as goro's own in the deadlock census. Installed once, never removed.
+// thread is counted as goro's own in the deadlock census. Installed once, never removed; a handler
+// the program had installed before still runs after ours.
 class sigquit_dumper {
  public:
   static void install() {
@@ -146,10 +147,10 @@ class sigquit_dumper {
         }
       }).detach();
       struct sigaction sa {};
-      sa.sa_handler = &on_sigquit;
+      sa.sa_sigaction = &on_sigquit;
       sigemptyset(&sa.sa_mask);
-      sa.sa_flags = SA_RESTART;
-      sigaction(SIGQUIT, &sa, nullptr);
+      sa.sa_flags = SA_RESTART | SA_SIGINFO;
+      sigaction(SIGQUIT, &sa, &previous());
     });
   }
 
@@ -158,12 +159,25 @@ class sigquit_dumper {
     static std::atomic<int> fd{-1};
     return fd;
   }
-  static void on_sigquit(int) noexcept {
+  // The handler that was installed before ours; written once before ours is installed.
+  static struct sigaction& previous() noexcept {
+    static struct sigaction old {};
+    return old;
+  }
+  // Chains to a handler the program installed before (not to the default action, which would
+  // end the process the dump is meant to leave running).
+  static void on_sigquit(int sig, siginfo_t* info, void* uctx) noexcept {
     int saved = errno;
     char c = 'q';
     ssize_t w = write(write_fd().load(std::memory_order_acquire), &c, 1);
     (void)w;
     errno = saved;
+    const struct sigaction& old = previous();
+    if ((old.sa_flags & SA_SIGINFO) != 0) {
+      if (old.sa_sigaction != nullptr) old.sa_sigaction(sig, info, uctx);
+    } else if (old.sa_handler != SIG_DFL && old.sa_handler != SIG_IGN && old.sa_handler != nullptr) {
+      old.sa_handler(sig);
+    }
   }
 };
 

@@ -75,7 +75,10 @@ int main(int argc, char** argv) {
     });
     std::puts("ok");
   } else if (what == "sigquit") {
-    // options::dump_on_sigquit: SIGQUIT prints every fiber and the program goes on.
+    // options::dump_on_sigquit: SIGQUIT prints every fiber and the program goes on; a handler
+    // the program installed before still runs.
+    static volatile sig_atomic_t chained = 0;
+    signal(SIGQUIT, [](int) { chained = 1; });
     goro::run(
         [] {
           auto ch = goro::make_chan<int>();
@@ -89,6 +92,7 @@ int main(int argc, char** argv) {
           ch.close();
         },
         goro::options{.dump_on_sigquit = true});
+    if (chained) std::puts("chained");
     std::puts("ok");
   } else if (what == "detection_off") {
     // A real deadlock with detection off: it hangs; the alarm ends it with "no report".
