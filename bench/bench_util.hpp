@@ -6,7 +6,9 @@
 #pragma once
 
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
+#include <bit>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -26,6 +28,33 @@ inline constexpr i64 kSievePrimes = 5000;
 inline constexpr i64 kSieveLastPrime = 48611;
 // Parked1M: number of parked fibers.
 inline constexpr i64 kParked = 1'000'000;
+// IdleCPU10k: number of parked fibers, and the wall-clock window over which the
+// process's CPU time is measured while the benchmark fiber sleeps.
+inline constexpr i64 kIdleFibers = 10'000;
+inline constexpr std::chrono::seconds kIdleWindow{1};
+// FanOutIn8*: number of worker fibers.
+inline constexpr i64 kFanWorkers = 8;
+
+// FanOutIn8*: ~1 us of CPU work per item. A dependent chain of kWorkSteps steps
+// u = rotl(u * 6364136223846793005 + 1442695040888963407, 23) on uint64 (about 5 cycles
+// a step: imul, add, rol); the Go twin (bench/go/chan_test.go: workSteps, work) is
+// identical. The rotate makes the chain non-affine: a plain LCG chain is affine, and
+// clang folds its unrolled steps (x*a + c twice = x*a*a + (c*a + c)), 8 steps into one.
+// kWorkSteps = 600: ~1.0 us per call on the 2-core machine of docs/performance.md
+// (~1.65 ns a step, g++ -O3 and Go 1.19 alike).
+inline constexpr i64 kWorkSteps = 600;
+inline i64 work(i64 x) {
+  auto u = static_cast<std::uint64_t>(x);
+  for (i64 k = 0; k < kWorkSteps; ++k) u = std::rotl(u * 6364136223846793005ULL + 1442695040888963407ULL, 23);
+  return static_cast<i64>(u);
+}
+// work(0) + work(1) + ... + work(n - 1), wrapping modulo 2^64 (as Go's int does): the
+// checksum of FanOutIn8*. Computed after the timed loop.
+inline std::uint64_t work_sum_below(i64 n) {
+  std::uint64_t s = 0;
+  for (i64 i = 0; i < n; ++i) s += static_cast<std::uint64_t>(work(i));
+  return s;
+}
 
 // 0 + 1 + ... + (n - 1): the checksum of a stream of the ints 0..n-1.
 inline constexpr i64 sum_below(i64 n) {
@@ -50,6 +79,17 @@ inline i64 rss_bytes() {
     if (line.rfind("VmRSS:", 0) == 0) return std::strtoll(line.c_str() + 6, nullptr, 10) * 1024;
   }
   return -1;
+}
+
+// User + system CPU time of the whole process (all threads) in seconds: getrusage
+// (RUSAGE_SELF), as the Go twin's syscall.Getrusage.
+inline double process_cpu_seconds() {
+  rusage ru{};
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return -1.0;
+  const auto sec = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) * 1e-6;
+  };
+  return sec(ru.ru_utime) + sec(ru.ru_stime);
 }
 
 using steady = std::chrono::steady_clock;

@@ -1,4 +1,5 @@
-// Channel benchmarks of goro: Handoff, SPSC1024, MPMC4x4, RecvMiss, Sieve5000.
+// Channel benchmarks of goro: Handoff, SPSC1024, MPMC4x4, RecvMiss, Sieve5000, FanOutIn8,
+// FanOutIn8Buf64.
 // Twins with the same names and workloads: bench/go/chan_test.go (Go) and
 // bench/boost_fiber/fiber_bench.cpp (Boost.Fiber). Each benchmark validates its
 // result (count or checksum) and reports an error instead of a time when it is wrong.
@@ -160,6 +161,50 @@ void BM_Sieve5000(benchmark::State& state) {
   });
 }
 
+// FanOutIn8 / FanOutIn8Buf64: a producer fiber sends 0..N-1 on `in` and closes it; 8
+// workers range over `in` and send bench_util::work(x) (~1 us of CPU) on `out`; the last
+// worker to finish closes `out`. The benchmark fiber receives until `out` is closed and
+// checks the count and the checksum (sum of work(i), wrapping; computed after the timed
+// batch). Channels unbuffered or of capacity 64. One batch of N items: ns/op = per item;
+// counter Mitems/s = N / elapsed / 1e6 (the Go twin's metric of the same name).
+void fan_out_in(benchmark::State& state, std::size_t capacity) {
+  in_goro(state, [capacity](benchmark::State& st) {
+    const i64 n = st.max_iterations;
+    i64 count = 0;
+    std::uint64_t sum = 0;
+    const auto t0 = bench_util::steady::now();
+    while (st.KeepRunningBatch(n)) {
+      auto in = goro::make_chan<i64>(capacity);
+      auto out = goro::make_chan<i64>(capacity);
+      std::atomic<i64> workers_left{bench_util::kFanWorkers};
+      goro::go([in, n]() mutable {
+        for (i64 i = 0; i < n; ++i) in.send(i);
+        in.close();
+      });
+      for (i64 w = 0; w < bench_util::kFanWorkers; ++w) {
+        goro::go([in, out, &workers_left]() mutable {
+          for (i64 x : in) out.send(bench_util::work(x));
+          if (workers_left.fetch_sub(1) == 1) out.close();
+        });
+      }
+      for (i64 v : out) {
+        ++count;
+        sum += static_cast<std::uint64_t>(v);
+      }
+    }
+    const double seconds = bench_util::ns_since(t0) * 1e-9;
+    st.counters["Mitems/s"] = static_cast<double>(n) / seconds / 1e6;
+    if (count != n || sum != bench_util::work_sum_below(n)) st.SkipWithError("count or checksum mismatch");
+  });
+}
+
+void BM_FanOutIn8(benchmark::State& state) {
+  fan_out_in(state, 0);
+}
+void BM_FanOutIn8Buf64(benchmark::State& state) {
+  fan_out_in(state, 64);
+}
+
 }  // namespace
 
 BENCHMARK(BM_Handoff)->UseRealTime();
@@ -167,3 +212,5 @@ BENCHMARK(BM_SPSC1024)->UseRealTime();
 BENCHMARK(BM_MPMC4x4)->UseRealTime();
 BENCHMARK(BM_RecvMiss)->UseRealTime();
 BENCHMARK(BM_Sieve5000)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FanOutIn8)->UseRealTime();
+BENCHMARK(BM_FanOutIn8Buf64)->UseRealTime();

@@ -1,4 +1,4 @@
-// Runtime benchmarks of goro: SpawnJoin, Yield, Parked1M.
+// Runtime benchmarks of goro: SpawnJoin, Yield, Parked1M, IdleCPU10k.
 // Twins with the same names and workloads: bench/go/runtime_test.go (Go) and
 // bench/boost_fiber/fiber_bench.cpp (Boost.Fiber). Each benchmark validates its
 // result and reports an error instead of a time when it is wrong.
@@ -99,8 +99,51 @@ void BM_Parked1M(benchmark::State& state) {
   });
 }
 
+// IdleCPU10k: spawn 10,000 fibers that each increment `parked` then block on a receive
+// from one shared unbuffered `done` channel; once parked == 10k, the benchmark fiber
+// sleeps for 1 s (wall clock) and the process's CPU time (getrusage: user + sys, all
+// threads) over that window gives cpu_pct = CPU time / wall time * 100 (% of one core:
+// what an idle runtime with parked fibers burns). Then close(done) and wait until the
+// last fiber to exit closes `exited`. Run once (Iterations(1)).
+void BM_IdleCPU10k(benchmark::State& state) {
+  in_goro(state, [](benchmark::State& st) {
+    constexpr i64 kN = bench_util::kIdleFibers;
+    for (auto _ : st) {
+      auto done = goro::make_chan<goro::unit>();
+      auto exited = goro::make_chan<goro::unit>();
+      std::atomic<i64> parked{0};
+      std::atomic<i64> alive{kN};
+      for (i64 i = 0; i < kN; ++i) {
+        goro::go([done, exited, &parked, &alive]() mutable {
+          parked.fetch_add(1);
+          (void)done.recv();
+          if (alive.fetch_sub(1) == 1) exited.close();
+        });
+      }
+      while (parked.load() < kN) goro::yield();
+      const double cpu0 = bench_util::process_cpu_seconds();
+      const auto t0 = bench_util::steady::now();
+      goro::sleep_for(bench_util::kIdleWindow);
+      const double wall = bench_util::ns_since(t0) * 1e-9;
+      const double cpu1 = bench_util::process_cpu_seconds();
+      done.close();
+      (void)exited.recv();
+      st.counters["cpu_pct"] = (cpu1 - cpu0) / wall * 100.0;
+      if (alive.load() != 0 || parked.load() != kN) {
+        st.SkipWithError("not every fiber parked, woke and exited");
+        break;
+      }
+      if (cpu0 < 0 || cpu1 < 0) {
+        st.SkipWithError("getrusage failed");
+        break;
+      }
+    }
+  });
+}
+
 }  // namespace
 
 BENCHMARK(BM_SpawnJoin)->UseRealTime();
 BENCHMARK(BM_Yield)->UseRealTime();
 BENCHMARK(BM_Parked1M)->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_IdleCPU10k)->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond);

@@ -255,6 +255,52 @@ void BM_Sieve5000(benchmark::State& state, sched s) {
   });
 }
 
+// FanOutIn8 / FanOutIn8Buf64: a producer fiber pushes 0..N-1 on `in` and closes it; 8
+// workers pop until `in` is closed, push bench_util::work(x) on `out`, and the last one
+// to finish closes `out`; the benchmark loop pops until `out` is closed and checks the
+// count and checksum (computed after the batch). Channels unbuffered or capacity 64
+// (holds 63). ns per item; counter Mitems/s.
+template <class Chan, class... CapArgs>
+void fan_out_in(benchmark::State& state, sched s, CapArgs... cap) {
+  in_fibers(state, s, [cap...](benchmark::State& st) {
+    const i64 n = st.max_iterations;
+    i64 count = 0;
+    std::uint64_t sum = 0;
+    const auto t0 = bench_util::steady::now();
+    while (st.KeepRunningBatch(n)) {
+      auto in = std::make_shared<Chan>(cap...);
+      auto out = std::make_shared<Chan>(cap...);
+      std::atomic<i64> workers_left{bench_util::kFanWorkers};
+      go([in, n] {
+        for (i64 i = 0; i < n; ++i) in->push(i);
+        in->close();
+      });
+      for (i64 w = 0; w < bench_util::kFanWorkers; ++w) {
+        go([in, out, &workers_left] {
+          i64 x = 0;
+          while (in->pop(x) == channel_op_status::success) out->push(bench_util::work(x));
+          if (workers_left.fetch_sub(1) == 1) out->close();
+        });
+      }
+      i64 v = 0;
+      while (out->pop(v) == channel_op_status::success) {
+        ++count;
+        sum += static_cast<std::uint64_t>(v);
+      }
+    }
+    const double seconds = bench_util::ns_since(t0) * 1e-9;
+    st.counters["Mitems/s"] = static_cast<double>(n) / seconds / 1e6;
+    if (count != n || sum != bench_util::work_sum_below(n)) st.SkipWithError("count or checksum mismatch");
+  });
+}
+
+void BM_FanOutIn8(benchmark::State& state, sched s) {
+  fan_out_in<unbuffered<i64>>(state, s);
+}
+void BM_FanOutIn8Buf64(benchmark::State& state, sched s) {
+  fan_out_in<buffered<i64>>(state, s, std::size_t{64});
+}
+
 // ---- runtime (twins of runtime_bench.cpp) ------------------------------------------
 
 void BM_SpawnJoin(benchmark::State& state, sched s) {
@@ -337,6 +383,48 @@ void BM_Parked1M(benchmark::State& state, sched s) {
   });
 }
 
+// IdleCPU10k: 10,000 fibers parked on one unbuffered `done` channel; the benchmark fiber
+// sleeps 1 s (this_fiber::sleep_for) and cpu_pct = process CPU time (getrusage, all
+// threads) / wall time * 100 over that window; then close(done) and join. Under /ws the
+// idle helper thread spins (work_stealing's default, suspend = false).
+void BM_IdleCPU10k(benchmark::State& state, sched s) {
+  in_fibers(state, s, [](benchmark::State& st) {
+    constexpr i64 kN = bench_util::kIdleFibers;
+    for (auto _ : st) {
+      auto done = std::make_shared<unbuffered<unit>>();
+      auto exited = std::make_shared<unbuffered<unit>>();
+      std::atomic<i64> parked{0};
+      std::atomic<i64> alive{kN};
+      for (i64 i = 0; i < kN; ++i) {
+        go([done, exited, &parked, &alive] {
+          parked.fetch_add(1);
+          unit u;
+          (void)done->pop(u);
+          if (alive.fetch_sub(1) == 1) exited->close();
+        });
+      }
+      while (parked.load() < kN) boost::this_fiber::yield();
+      const double cpu0 = bench_util::process_cpu_seconds();
+      const auto t0 = bench_util::steady::now();
+      boost::this_fiber::sleep_for(bench_util::kIdleWindow);
+      const double wall = bench_util::ns_since(t0) * 1e-9;
+      const double cpu1 = bench_util::process_cpu_seconds();
+      done->close();
+      unit u;
+      (void)exited->pop(u);
+      st.counters["cpu_pct"] = (cpu1 - cpu0) / wall * 100.0;
+      if (alive.load() != 0 || parked.load() != kN) {
+        st.SkipWithError("not every fiber parked, woke and exited");
+        break;
+      }
+      if (cpu0 < 0 || cpu1 < 0) {
+        st.SkipWithError("getrusage failed");
+        break;
+      }
+    }
+  });
+}
+
 // ---- sync (twins of sync_bench.cpp: the mutex rows only) ----------------------------
 
 // Mutex4: 4 fibers each do N/4 (N rounded up to a multiple of 4) iterations of
@@ -386,15 +474,18 @@ void BM_MutexUncontended(benchmark::State& state, sched s) {
 }
 
 // All /rr variants first (see the top comment), then all /ws variants.
-#define FIBER_BENCHES(suffix, s)                                                            \
-  BENCHMARK_CAPTURE(BM_Handoff, suffix, s)->UseRealTime();                                  \
-  BENCHMARK_CAPTURE(BM_SPSC1024, suffix, s)->UseRealTime();                                 \
-  BENCHMARK_CAPTURE(BM_MPMC4x4, suffix, s)->UseRealTime();                                  \
-  BENCHMARK_CAPTURE(BM_RecvMiss, suffix, s)->UseRealTime();                                 \
-  BENCHMARK_CAPTURE(BM_Sieve5000, suffix, s)->UseRealTime()->Unit(benchmark::kMillisecond); \
-  BENCHMARK_CAPTURE(BM_SpawnJoin, suffix, s)->UseRealTime();                                \
-  BENCHMARK_CAPTURE(BM_Yield, suffix, s)->UseRealTime();                                    \
-  BENCHMARK_CAPTURE(BM_Parked1M, suffix, s)->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond)
+#define FIBER_BENCHES(suffix, s)                                                                          \
+  BENCHMARK_CAPTURE(BM_Handoff, suffix, s)->UseRealTime();                                                \
+  BENCHMARK_CAPTURE(BM_SPSC1024, suffix, s)->UseRealTime();                                               \
+  BENCHMARK_CAPTURE(BM_MPMC4x4, suffix, s)->UseRealTime();                                                \
+  BENCHMARK_CAPTURE(BM_RecvMiss, suffix, s)->UseRealTime();                                               \
+  BENCHMARK_CAPTURE(BM_Sieve5000, suffix, s)->UseRealTime()->Unit(benchmark::kMillisecond);               \
+  BENCHMARK_CAPTURE(BM_FanOutIn8, suffix, s)->UseRealTime();                                              \
+  BENCHMARK_CAPTURE(BM_FanOutIn8Buf64, suffix, s)->UseRealTime();                                         \
+  BENCHMARK_CAPTURE(BM_SpawnJoin, suffix, s)->UseRealTime();                                              \
+  BENCHMARK_CAPTURE(BM_Yield, suffix, s)->UseRealTime();                                                  \
+  BENCHMARK_CAPTURE(BM_Parked1M, suffix, s)->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond); \
+  BENCHMARK_CAPTURE(BM_IdleCPU10k, suffix, s)->UseRealTime()->Iterations(1)->Unit(benchmark::kMillisecond)
 #define SYNC_BENCHES(suffix, s)                           \
   BENCHMARK_CAPTURE(BM_Mutex4, suffix, s)->UseRealTime(); \
   BENCHMARK_CAPTURE(BM_MutexUncontended, suffix, s)->UseRealTime()

@@ -4,8 +4,10 @@
 package bench
 
 import (
+	"math/bits"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Handoff / SPSC1024: a sender goroutine sends 0..N-1 then closes; the benchmark
@@ -157,3 +159,69 @@ func BenchmarkSieve5000(b *testing.B) {
 		}
 	}
 }
+
+// FanOutIn8 / FanOutIn8Buf64: a producer goroutine sends 0..N-1 on in and closes it; 8
+// workers range over in and send work(x) (~1 us of CPU) on out; the last worker to
+// finish closes out. The benchmark goroutine receives until out is closed and checks the
+// count and the checksum (sum of work(i), wrapping; computed after the timer stops).
+// Channels unbuffered or of capacity 64. ns/op = per item; metric Mitems/s =
+// N / elapsed / 1e6 (timed by hand: testing.B.Elapsed needs Go 1.20).
+const (
+	fanWorkers = 8
+	// workSteps: as kWorkSteps in bench/bench_util.hpp (~1 us per work call).
+	workSteps = 600
+)
+
+// work is bench_util::work of bench/bench_util.hpp: a dependent chain of workSteps
+// steps u = rotl(u*6364136223846793005 + 1442695040888963407, 23) on uint64, which no
+// compiler can shortcut or vectorize.
+func work(x int) int {
+	u := uint64(x)
+	for k := 0; k < workSteps; k++ {
+		u = bits.RotateLeft64(u*6364136223846793005+1442695040888963407, 23)
+	}
+	return int(u)
+}
+
+func benchFanOutIn(b *testing.B, capacity int) {
+	n := b.N
+	in := make(chan int, capacity)
+	out := make(chan int, capacity)
+	var workersLeft int64 = fanWorkers
+	b.ResetTimer()
+	start := time.Now()
+	go func() {
+		for i := 0; i < n; i++ {
+			in <- i
+		}
+		close(in)
+	}()
+	for w := 0; w < fanWorkers; w++ {
+		go func() {
+			for x := range in {
+				out <- work(x)
+			}
+			if atomic.AddInt64(&workersLeft, -1) == 0 {
+				close(out)
+			}
+		}()
+	}
+	count, sum := 0, 0
+	for v := range out {
+		count++
+		sum += v
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(n)/elapsed.Seconds()/1e6, "Mitems/s")
+	want := 0
+	for i := 0; i < n; i++ {
+		want += work(i)
+	}
+	if count != n || sum != want {
+		b.Fatalf("count or checksum mismatch: %d items, sum %d, want %d", count, sum, want)
+	}
+}
+
+func BenchmarkFanOutIn8(b *testing.B)      { benchFanOutIn(b, 0) }
+func BenchmarkFanOutIn8Buf64(b *testing.B) { benchFanOutIn(b, 64) }

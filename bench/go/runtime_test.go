@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -130,4 +131,58 @@ func BenchmarkParked1M(b *testing.B) {
 	b.ReportMetric(bytesPer/k, "bytes_per_fiber")
 	b.ReportMetric(spawnPark/k, "spawn_park_ms")
 	b.ReportMetric(wakeJoin/k, "wake_join_ms")
+}
+
+// processCPU returns the user + system CPU time of the whole process (getrusage
+// RUSAGE_SELF, as bench_util::process_cpu_seconds), -1 on error.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return -1
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// IdleCPU10k: spawn 10,000 goroutines that each increment parked then block on a
+// receive from one shared unbuffered done channel; once parked == 10k, the benchmark
+// goroutine sleeps 1 s and the process's CPU time over that window gives cpu_pct =
+// CPU time / wall time * 100 (% of one core); then close(done) and wait until the last
+// goroutine to exit closes exited. Meant to run once (-benchtime=1x, like Iterations(1)
+// in C++); with b.N > 1 every round runs and cpu_pct is averaged over all rounds.
+func BenchmarkIdleCPU10k(b *testing.B) {
+	const n = 10_000
+	var pct float64
+	for r := 0; r < b.N; r++ {
+		done := make(chan struct{})
+		exited := make(chan struct{})
+		var parked int64
+		alive := int64(n)
+		for i := 0; i < n; i++ {
+			go func() {
+				atomic.AddInt64(&parked, 1)
+				<-done
+				if atomic.AddInt64(&alive, -1) == 0 {
+					close(exited)
+				}
+			}()
+		}
+		for atomic.LoadInt64(&parked) < n {
+			runtime.Gosched()
+		}
+		cpu0 := processCPU()
+		t0 := time.Now()
+		time.Sleep(time.Second)
+		wall := time.Since(t0)
+		cpu1 := processCPU()
+		close(done)
+		<-exited
+		if atomic.LoadInt64(&alive) != 0 || atomic.LoadInt64(&parked) != n {
+			b.Fatal("not every goroutine parked, woke and exited")
+		}
+		if cpu0 < 0 || cpu1 < 0 {
+			b.Fatal("getrusage failed")
+		}
+		pct += float64(cpu1-cpu0) / float64(wall) * 100
+	}
+	b.ReportMetric(pct/float64(b.N), "cpu_pct")
 }
