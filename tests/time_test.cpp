@@ -202,6 +202,134 @@ TEST_CASE("timer: reset re-arms; no value from before the reset arrives after it
   });
 }
 
+TEST_CASE("timer: a reset to a later deadline never fires at the old one", "[time]") {
+  unsigned p = GENERATE(1u, 2u);
+  run_test(p, [] {
+    {
+      // The pending entry keeps its place in the heap (the lazy path) and must be pushed
+      // again, not fired, when the old deadline comes.
+      goro::timer t(10ms);
+      auto t0 = clk::now();
+      CHECK(t.reset(80ms));
+      auto v = t.c().recv();
+      REQUIRE(v.has_value());
+      CHECK(*v >= t0 + 80ms);
+    }
+    {
+      // Later, then earlier again: the earlier deadline wins (the entry moves up).
+      goro::timer t(50ms);
+      CHECK(t.reset(1h));
+      auto t1 = clk::now();
+      CHECK(t.reset(20ms));
+      auto v = t.c().recv();
+      REQUIRE(v.has_value());
+      CHECK(*v >= t1 + 20ms);
+      CHECK(*v < t1 + 1min);
+    }
+    {
+      // Later, then stopped: nothing arrives, and stop saw it pending.
+      goro::timer t(5ms);
+      CHECK(t.reset(15ms));
+      CHECK(t.stop());
+      goro::sleep_for(40ms);
+      CHECK_FALSE(t.c().try_recv().has_value());
+    }
+    {
+      // A ticker moved later: its first tick comes after the new period.
+      goro::ticker k(10ms);
+      auto t2 = clk::now();
+      k.reset(60ms);
+      auto v = k.c().recv();
+      REQUIRE(v.has_value());
+      CHECK(*v >= t2 + 60ms);
+      k.stop();
+    }
+    {
+      // A keep-alive timer reset many times holds one heap entry, not one per reset.
+      const std::size_t base = goro::stats().timers_live;
+      goro::timer t(1h);
+      for (int i = 0; i < 1000; ++i) CHECK(t.reset(1h));
+      CHECK(goro::stats().timers_live == base + 1);
+      CHECK(t.stop());
+      CHECK(goro::stats().timers_live == base);
+    }
+  });
+}
+
+TEST_CASE("ticker: a reset to a later period restarts the phase even when the firer is late", "[time]") {
+  // One processor and a fiber that never switches: the old entry (due at +10 ms) is popped
+  // only after the new deadline. The tick after that must follow the new phase.
+  run_test(1, [] {
+    auto spin_until = [](clk::time_point t) {
+      while (clk::now() < t) {
+      }
+    };
+    auto s = clk::now();
+    goro::ticker k(10ms);
+    spin_until(s + 30ms);
+    auto r = clk::now();
+    k.reset(100ms);
+    spin_until(r + 105ms);
+    auto v1 = k.c().recv();
+    auto v2 = k.c().recv();
+    REQUIRE((v1 && v2));
+    CHECK(*v1 >= r + 100ms);
+    CHECK(*v2 >= r + 200ms);
+    k.stop();
+  });
+}
+
+namespace {
+struct peek_timer : goro::timer {
+  using goro::timer::timer;
+  goro::detail::timer_node* node() { return node_; }
+};
+}  // namespace
+
+TEST_CASE("timer: stop reports pending while a firer holds its early entry", "[time]") {
+  // After a reset to 1h the heap still has the entry due at +1 ms; an idle worker pops it and
+  // waits for the node lock we hold. The timer is pending (1h away): stop must say so.
+  run_test(2, [] {
+    int wrong = 0;
+    for (int i = 0; i < 20; ++i) {
+      peek_timer t(1ms);
+      CHECK(t.reset(1h));
+      t.node()->lock.lock();
+      auto s = clk::now();
+      while (clk::now() < s + 5ms) {
+      }
+      t.node()->lock.unlock();
+      if (!t.stop()) ++wrong;
+      CHECK_FALSE(t.c().try_recv().has_value());
+    }
+    CHECK(wrong == 0);
+  });
+}
+
+TEST_CASE("timer: resets to later deadlines racing with early entries never deliver early",
+          "[time][stress]") {
+  unsigned p = GENERATE(1u, 2u, 4u);
+  run_test(p, [] {
+    const long rounds = scaled(2'000);
+    goro::timer t(std::chrono::microseconds(50));
+    long early = 0, fired = 0;
+    for (long i = 0; i < rounds; ++i) {
+      // Push the deadline back a little, repeatedly, while the earlier entries come due.
+      auto deadline = clk::now() + std::chrono::microseconds(20 + i % 50);
+      t.reset(std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - clk::now()));
+      if (i % 4 == 0) goro::yield();
+      if (i % 16 == 15) {
+        auto v = t.c().recv();  // let it fire: the value must not precede the last deadline
+        if (v && *v < deadline) ++early;
+        ++fired;
+      }
+    }
+    t.stop();
+    CHECK(early == 0);
+    CHECK(fired == rounds / 16);
+  });
+}
+
 TEST_CASE("timer stop and reset race with firing without stale values", "[time][stress]") {
   unsigned p = GENERATE(1u, 2u, 4u);
   run_test(p, [] {

@@ -11,7 +11,8 @@
 // reset() returns, no value from before it can be received; stop() and reset() report
 // whether the timer was active (pending, or fired with its value still unreceived). A
 // ticker drops ticks for a slow reader and never queues more than one. Values are the
-// steady_clock time at which the timer fired, never earlier than its deadline.
+// steady_clock time at which the timer fired, never earlier than its deadline (except when
+// memory runs out while a timer reset to a later deadline is re-queued: it fires then).
 //
 // No leak: a timer is cancelled by stop(), by destruction of its timer/ticker object, and
 // for after()/tick() when the last handle to the channel is gone, so
@@ -123,15 +124,31 @@ static_assert(std::is_standard_layout_v<chan_timer>, "chan_timer: node must be a
 
 // stop()/reset() of timer and ticker. Returns whether the timer was active: pending, or
 // fired with its value not yet received (that value is discarded: Go 1.23).
+//
+// A reset to a deadline no earlier than the pending one leaves the heap entry where it is and
+// only moves n->when_ns (Go's "modified later"): the firer, finding the entry early, pushes
+// it again at when_ns (fire_entry). The heap key then stays <= the deadline, so a sleeping
+// worker wakes early at worst, and no value can come before the new deadline. A keep-alive
+// timer reset on every message thus costs no heap operation.
 inline bool stop_and_rearm(timer_node* n, time_chan* c, std::int64_t when_ns, bool rearm) {
+  runtime* rt = rearm ? &timer_runtime() : nullptr;  // may throw or lock: before n->lock
   n->lock.lock();
+  // Pending: armed and not fired, even when a firer has popped the entry and waits for the
+  // lock (remove() then finds nothing, yet the timer has not fired: Go 1.23 says pending).
+  const bool pending = n->owner != nullptr;
+  if (rearm && pending && when_ns >= n->when_ns && rt->owns_heap(n->owner)) {
+    if (c != nullptr) (void)c->try_recv();  // a ticker's unreceived tick: discarded
+    n->when_ns = when_ns;
+    n->lock.unlock();
+    return true;
+  }
   bool removed = disarm_locked(n);
   bool drained = c != nullptr && c->try_recv().has_value();
-  bool was_active = removed || drained;
+  bool was_active = pending || drained;
   if (rearm) {
     try {
       if (!removed) n->retain();  // the new heap entry's reference
-      timer_runtime().add_timer(n, when_ns, n->gen);
+      rt->add_timer(n, when_ns, n->gen);
       removed = false;  // its reference moved to the new entry
     } catch (...) {
       n->lock.unlock();

@@ -612,6 +612,13 @@ class runtime {
     if (p->timers.push(n, when_ns, gen)) timer_added(when_ns);
   }
 
+  // Whether h is the timer heap of one of this runtime's processors.
+  bool owns_heap(const timer_heap* h) const noexcept {
+    const auto a = reinterpret_cast<std::uintptr_t>(h);
+    return a >= reinterpret_cast<std::uintptr_t>(&procs_[0].timers) &&
+           a <= reinterpret_cast<std::uintptr_t>(&procs_[nprocs_ - 1].timers);
+  }
+
   // Active spinning for sync primitives (Go's sync_runtime_canSpin): worth it only when
   // another processor is busy running a fiber that may release the lock soon, and nothing
   // else is waiting to run here (spinning would delay it).
@@ -1198,12 +1205,27 @@ class runtime {
     }
     bool rearmed = false;
     n->lock.lock();
-    if (n->gen == e.gen && n->owner != nullptr) {
+    bool due = n->gen == e.gen && n->owner != nullptr;
+    if (due && n->when_ns > to_ns(now)) {
+      // Reset to a later deadline since this entry was pushed (stop_and_rearm leaves the
+      // entry where it is then): not due yet, push it again at its deadline. Out of memory,
+      // it fires now rather than never (the one case of a value before the deadline).
+      try {
+        add_timer(n, n->when_ns, n->gen);  // the entry's reference moves to the new entry
+        rearmed = true;
+        due = false;
+      } catch (...) {
+      }
+    }
+    if (due) {
       n->fire(n, now);
       if (n->period.count() > 0) {
         // Ticker: next tick after now, skipping the ones a slow reader missed (as Go).
         std::int64_t period = std::chrono::duration_cast<std::chrono::nanoseconds>(n->period).count();
-        std::int64_t when = e.when_ns + period * (1 + (to_ns(now) - e.when_ns) / period);
+        // From the node's deadline, not the entry's key: after a reset to a later deadline
+        // the key is the old one (stop_and_rearm), and the period starts at the reset.
+        std::int64_t base = n->when_ns;
+        std::int64_t when = base + period * (1 + (to_ns(now) - base) / period);
         try {
           add_timer(n, when, n->gen);  // the entry's reference moves to the new entry
           rearmed = true;
