@@ -20,7 +20,7 @@
 // then cancels the root context and joins every workload (errgroup, wait_group).
 //
 // A plain monitor thread prints one line per second:
-//   t=12s rss=8.4MB fibers=123 timers=4 ops=1234567
+//   t=12s rss=8.4MB heap=0.52MB fibers=123 timers=4 ops=1234567
 // (rss from /proc/self/statm; fibers and timers from goro::stats(); ops completed during
 // that second, all workloads together). At the end it prints a verdict, exit status 1 for:
 //   STALL       a second with no operation at all, a workload without progress for 5 s in a
@@ -548,8 +548,8 @@ int main(int argc, char** argv) {
               prev[w] = now;
             }
             samples.push_back(s);
-            std::printf("t=%ds rss=%.1fMB fibers=%zu timers=%zu ops=%llu\n", s.t, s.rss_mb, s.fibers,
-                        s.timers, static_cast<unsigned long long>(s.ops));
+            std::printf("t=%ds rss=%.1fMB heap=%.2fMB fibers=%zu timers=%zu ops=%llu\n", s.t, s.rss_mb,
+                        s.heap_mb, s.fibers, s.timers, static_cast<unsigned long long>(s.ops));
             std::fflush(stdout);
           }
           stop.close();  // a plain thread wakes the main fiber
