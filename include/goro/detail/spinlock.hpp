@@ -35,11 +35,19 @@ class spinlock {
   void unlock() noexcept { locked_.store(false, std::memory_order_release); }
 
  private:
+  // Exponential backoff between looks: a waiter that keeps reading the lock's line takes it
+  // away from the holder (whose unlock, and its next lock, then pay a transfer each), so
+  // under contention across cores the holder gets to finish and often to run its next
+  // critical section while the line is still its own. Measured on 2 cores: a channel with
+  // 4 producers and 4 consumers went from ~190 to ~85 ns per item (docs/channel.md).
   GORO_NOINLINE void lock_slow() noexcept {
+    unsigned backoff = 4;
     for (unsigned spins = 0;; ++spins) {
+      for (unsigned i = 0; i < backoff; ++i) cpu_relax();
+      if (backoff < 64) backoff *= 2;
       while (locked_.load(std::memory_order_relaxed)) {
         if (spins < 64) {
-          cpu_relax();
+          for (unsigned i = 0; i < backoff; ++i) cpu_relax();
         } else {
           sched_yield();  // the holder was probably preempted: let it run
         }
