@@ -58,6 +58,35 @@ void BM_Yield(benchmark::State& state) {
   });
 }
 
+// n fibers that each count themselves in `parked`, then block receiving from one shared
+// unbuffered `done` channel (Parked1M, IdleCPU10k). The constructor returns once all n are
+// counted; release() closes `done` and waits until the last fiber to exit closes `exited`.
+// Fibers capture the channel handles by value (the last one is still inside close() when
+// the crowd may already be gone).
+struct parked_crowd {
+  const i64 n;
+  goro::chan<goro::unit> done = goro::make_chan<goro::unit>();
+  goro::chan<goro::unit> exited = goro::make_chan<goro::unit>();
+  std::atomic<i64> parked{0};
+  std::atomic<i64> alive;
+
+  explicit parked_crowd(i64 count) : n(count), alive(count) {
+    for (i64 i = 0; i < n; ++i) {
+      goro::go([done = done, exited = exited, this]() mutable {
+        parked.fetch_add(1);
+        (void)done.recv();
+        if (alive.fetch_sub(1) == 1) exited.close();
+      });
+    }
+    while (parked.load() < n) goro::yield();
+  }
+  void release() {
+    done.close();
+    (void)exited.recv();
+  }
+  bool all_exited() const { return alive.load() == 0 && parked.load() == n; }
+};
+
 // Parked1M: spawn 1,000,000 fibers that each increment `parked` then block on a
 // receive from one shared unbuffered `done` channel; wait until parked == 1M
 // (spawn_park_ms), read the RSS growth per fiber (bytes_per_fiber), then close(done)
@@ -68,30 +97,18 @@ void BM_Parked1M(benchmark::State& state) {
   in_goro(state, [](benchmark::State& st) {
     constexpr i64 kN = bench_util::kParked;
     for (auto _ : st) {
-      auto done = goro::make_chan<goro::unit>();
-      auto exited = goro::make_chan<goro::unit>();
-      std::atomic<i64> parked{0};
-      std::atomic<i64> alive{kN};
       const i64 rss0 = bench_util::rss_bytes();
       const auto t0 = bench_util::steady::now();
-      for (i64 i = 0; i < kN; ++i) {
-        goro::go([done, exited, &parked, &alive]() mutable {
-          parked.fetch_add(1);
-          (void)done.recv();
-          if (alive.fetch_sub(1) == 1) exited.close();
-        });
-      }
-      while (parked.load() < kN) goro::yield();
+      parked_crowd crowd(kN);
       const double spawn_park_ms = bench_util::ms_since(t0);
       const i64 rss1 = bench_util::rss_bytes();
       const auto t1 = bench_util::steady::now();
-      done.close();
-      (void)exited.recv();
+      crowd.release();
       const double wake_join_ms = bench_util::ms_since(t1);
       st.counters["bytes_per_fiber"] = static_cast<double>(rss1 - rss0) / static_cast<double>(kN);
       st.counters["spawn_park_ms"] = spawn_park_ms;
       st.counters["wake_join_ms"] = wake_join_ms;
-      if (alive.load() != 0 || parked.load() != kN) {
+      if (!crowd.all_exited()) {
         st.SkipWithError("not every fiber parked and exited");
         break;
       }
@@ -109,27 +126,15 @@ void BM_IdleCPU10k(benchmark::State& state) {
   in_goro(state, [](benchmark::State& st) {
     constexpr i64 kN = bench_util::kIdleFibers;
     for (auto _ : st) {
-      auto done = goro::make_chan<goro::unit>();
-      auto exited = goro::make_chan<goro::unit>();
-      std::atomic<i64> parked{0};
-      std::atomic<i64> alive{kN};
-      for (i64 i = 0; i < kN; ++i) {
-        goro::go([done, exited, &parked, &alive]() mutable {
-          parked.fetch_add(1);
-          (void)done.recv();
-          if (alive.fetch_sub(1) == 1) exited.close();
-        });
-      }
-      while (parked.load() < kN) goro::yield();
+      parked_crowd crowd(kN);
       const double cpu0 = bench_util::process_cpu_seconds();
       const auto t0 = bench_util::steady::now();
       goro::sleep_for(bench_util::kIdleWindow);
       const double wall = bench_util::ns_since(t0) * 1e-9;
       const double cpu1 = bench_util::process_cpu_seconds();
-      done.close();
-      (void)exited.recv();
+      crowd.release();
       st.counters["cpu_pct"] = (cpu1 - cpu0) / wall * 100.0;
-      if (alive.load() != 0 || parked.load() != kN) {
+      if (!crowd.all_exited()) {
         st.SkipWithError("not every fiber parked, woke and exited");
         break;
       }

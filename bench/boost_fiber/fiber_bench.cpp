@@ -346,36 +346,52 @@ void BM_Yield(benchmark::State& state, sched s) {
   });
 }
 
+// n fibers that each count themselves in `parked`, then block popping from one shared
+// unbuffered `done` channel (Parked1M, IdleCPU10k); the twin of goro's parked_crowd. The
+// constructor returns once all n are counted; release() closes `done` and waits until the
+// last fiber to exit closes `exited`.
+struct parked_crowd {
+  const i64 n;
+  std::shared_ptr<unbuffered<unit>> done = std::make_shared<unbuffered<unit>>();
+  std::shared_ptr<unbuffered<unit>> exited = std::make_shared<unbuffered<unit>>();
+  std::atomic<i64> parked{0};
+  std::atomic<i64> alive;
+
+  explicit parked_crowd(i64 count) : n(count), alive(count) {
+    for (i64 i = 0; i < n; ++i) {
+      go([done = done, exited = exited, this] {
+        parked.fetch_add(1);
+        unit u;
+        (void)done->pop(u);
+        if (alive.fetch_sub(1) == 1) exited->close();
+      });
+    }
+    while (parked.load() < n) boost::this_fiber::yield();
+  }
+  void release() {
+    done->close();
+    unit u;
+    (void)exited->pop(u);
+  }
+  bool all_exited() const { return alive.load() == 0 && parked.load() == n; }
+};
+
 void BM_Parked1M(benchmark::State& state, sched s) {
   in_fibers(state, s, [](benchmark::State& st) {
     constexpr i64 kN = bench_util::kParked;
     for (auto _ : st) {
-      auto done = std::make_shared<unbuffered<unit>>();
-      auto exited = std::make_shared<unbuffered<unit>>();
-      std::atomic<i64> parked{0};
-      std::atomic<i64> alive{kN};
       const i64 rss0 = bench_util::rss_bytes();
       const auto t0 = bench_util::steady::now();
-      for (i64 i = 0; i < kN; ++i) {
-        go([done, exited, &parked, &alive] {
-          parked.fetch_add(1);
-          unit u;
-          (void)done->pop(u);
-          if (alive.fetch_sub(1) == 1) exited->close();
-        });
-      }
-      while (parked.load() < kN) boost::this_fiber::yield();
+      parked_crowd crowd(kN);
       const double spawn_park_ms = bench_util::ms_since(t0);
       const i64 rss1 = bench_util::rss_bytes();
       const auto t1 = bench_util::steady::now();
-      done->close();
-      unit u;
-      (void)exited->pop(u);
+      crowd.release();
       const double wake_join_ms = bench_util::ms_since(t1);
       st.counters["bytes_per_fiber"] = static_cast<double>(rss1 - rss0) / static_cast<double>(kN);
       st.counters["spawn_park_ms"] = spawn_park_ms;
       st.counters["wake_join_ms"] = wake_join_ms;
-      if (alive.load() != 0 || parked.load() != kN) {
+      if (!crowd.all_exited()) {
         st.SkipWithError("not every fiber parked and exited");
         break;
       }
@@ -391,29 +407,15 @@ void BM_IdleCPU10k(benchmark::State& state, sched s) {
   in_fibers(state, s, [](benchmark::State& st) {
     constexpr i64 kN = bench_util::kIdleFibers;
     for (auto _ : st) {
-      auto done = std::make_shared<unbuffered<unit>>();
-      auto exited = std::make_shared<unbuffered<unit>>();
-      std::atomic<i64> parked{0};
-      std::atomic<i64> alive{kN};
-      for (i64 i = 0; i < kN; ++i) {
-        go([done, exited, &parked, &alive] {
-          parked.fetch_add(1);
-          unit u;
-          (void)done->pop(u);
-          if (alive.fetch_sub(1) == 1) exited->close();
-        });
-      }
-      while (parked.load() < kN) boost::this_fiber::yield();
+      parked_crowd crowd(kN);
       const double cpu0 = bench_util::process_cpu_seconds();
       const auto t0 = bench_util::steady::now();
       boost::this_fiber::sleep_for(bench_util::kIdleWindow);
       const double wall = bench_util::ns_since(t0) * 1e-9;
       const double cpu1 = bench_util::process_cpu_seconds();
-      done->close();
-      unit u;
-      (void)exited->pop(u);
+      crowd.release();
       st.counters["cpu_pct"] = (cpu1 - cpu0) / wall * 100.0;
-      if (alive.load() != 0 || parked.load() != kN) {
+      if (!crowd.all_exited()) {
         st.SkipWithError("not every fiber parked, woke and exited");
         break;
       }

@@ -85,6 +85,42 @@ func rssBytes() int64 {
 	return -1
 }
 
+// parkedCrowd: n goroutines that each count themselves in parked, then block receiving
+// from one shared unbuffered done channel (Parked1M, IdleCPU10k); the twin of goro's
+// parked_crowd. newParkedCrowd returns once all n are counted; release closes done and
+// waits until the last goroutine to exit closes exited.
+type parkedCrowd struct {
+	n             int64
+	done, exited  chan struct{}
+	parked, alive int64
+}
+
+func newParkedCrowd(n int64) *parkedCrowd {
+	c := &parkedCrowd{n: n, done: make(chan struct{}), exited: make(chan struct{}), alive: n}
+	for i := int64(0); i < n; i++ {
+		go func() {
+			atomic.AddInt64(&c.parked, 1)
+			<-c.done
+			if atomic.AddInt64(&c.alive, -1) == 0 {
+				close(c.exited)
+			}
+		}()
+	}
+	for atomic.LoadInt64(&c.parked) < n {
+		runtime.Gosched()
+	}
+	return c
+}
+
+func (c *parkedCrowd) release() {
+	close(c.done)
+	<-c.exited
+}
+
+func (c *parkedCrowd) allExited() bool {
+	return atomic.LoadInt64(&c.alive) == 0 && atomic.LoadInt64(&c.parked) == c.n
+}
+
 // Parked1M: spawn 1,000,000 goroutines that each increment parked then block on a
 // receive from one shared unbuffered done channel; wait until parked == 1M
 // (spawn_park_ms), read the RSS growth per goroutine (bytes_per_fiber), then
@@ -96,31 +132,15 @@ func BenchmarkParked1M(b *testing.B) {
 	const n = 1_000_000
 	var bytesPer, spawnPark, wakeJoin float64
 	for r := 0; r < b.N; r++ {
-		done := make(chan struct{})
-		exited := make(chan struct{})
-		var parked int64
-		alive := int64(n)
 		rss0 := rssBytes()
 		t0 := time.Now()
-		for i := 0; i < n; i++ {
-			go func() {
-				atomic.AddInt64(&parked, 1)
-				<-done
-				if atomic.AddInt64(&alive, -1) == 0 {
-					close(exited)
-				}
-			}()
-		}
-		for atomic.LoadInt64(&parked) < n {
-			runtime.Gosched()
-		}
+		c := newParkedCrowd(n)
 		sp := time.Since(t0)
 		rss1 := rssBytes()
 		t1 := time.Now()
-		close(done)
-		<-exited
+		c.release()
 		wj := time.Since(t1)
-		if atomic.LoadInt64(&alive) != 0 || atomic.LoadInt64(&parked) != n {
+		if !c.allExited() {
 			b.Fatal("not every goroutine parked and exited")
 		}
 		bytesPer += float64(rss1-rss0) / n
@@ -153,30 +173,14 @@ func BenchmarkIdleCPU10k(b *testing.B) {
 	const n = 10_000
 	var pct float64
 	for r := 0; r < b.N; r++ {
-		done := make(chan struct{})
-		exited := make(chan struct{})
-		var parked int64
-		alive := int64(n)
-		for i := 0; i < n; i++ {
-			go func() {
-				atomic.AddInt64(&parked, 1)
-				<-done
-				if atomic.AddInt64(&alive, -1) == 0 {
-					close(exited)
-				}
-			}()
-		}
-		for atomic.LoadInt64(&parked) < n {
-			runtime.Gosched()
-		}
+		c := newParkedCrowd(n)
 		cpu0 := processCPU()
 		t0 := time.Now()
 		time.Sleep(time.Second)
 		wall := time.Since(t0)
 		cpu1 := processCPU()
-		close(done)
-		<-exited
-		if atomic.LoadInt64(&alive) != 0 || atomic.LoadInt64(&parked) != n {
+		c.release()
+		if !c.allExited() {
 			b.Fatal("not every goroutine parked, woke and exited")
 		}
 		if cpu0 < 0 || cpu1 < 0 {
