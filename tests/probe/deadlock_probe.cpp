@@ -82,7 +82,11 @@ int main(int argc, char** argv) {
     goro::run(
         [] {
           auto ch = goro::make_chan<int>();
-          goro::go([ch] { (void)ch.recv(); });
+          auto gone = goro::make_chan<int>();
+          goro::go([ch, gone] {
+            (void)ch.recv();
+            gone.close();
+          });
           goro::sleep_for(20ms);
           // To this very thread, then libc calls on it: TSan delivers a signal only when the
           // receiving thread enters an intercepted call (an idle worker in a raw futex wait
@@ -90,6 +94,9 @@ int main(int argc, char** argv) {
           pthread_kill(pthread_self(), SIGQUIT);
           for (int i = 0; i < 50; ++i) usleep(10'000);  // the dumper thread writes meanwhile
           ch.close();
+          // Wait for the receiver: a fiber still runnable when run() returns is abandoned, and
+          // LeakSanitizer would report its captures (then exit before stdout is flushed).
+          (void)gone.recv();
         },
         goro::options{.dump_on_sigquit = true});
     if (chained) std::puts("chained");
